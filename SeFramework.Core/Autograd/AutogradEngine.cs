@@ -1,0 +1,103 @@
+// The backward pass: orders the recorded nodes topologically from the root, runs each node's backward once with all
+// of its output gradient accumulated, frees the node's saved tensors, and accumulates leaf gradients into .Grad.
+namespace SeFramework.Autograd;
+
+internal static class AutogradEngine
+{
+    public static void Backward(Tensor root, Tensor? gradient)
+    {
+        if (!root.RequiresGrad)
+            throw new InvalidOperationException("Backward() on a tensor that does not require grad: no input of the computation had RequiresGrad = true.");
+        if (gradient == null)
+        {
+            if (root.NumElements != 1)
+                throw new InvalidOperationException($"Backward() without a gradient needs a one-element tensor (a loss); this one has shape {root.Layout}. Pass the gradient explicitly.");
+            gradient = Tensor.Ones(root.Shape, root.DType, root.Device);
+        }
+        else if (!gradient.Layout.Shape.SequenceEqual(root.Layout.Shape))
+        {
+            throw new ArgumentException($"Backward(): gradient shape {gradient.Layout} does not match the tensor's shape {root.Layout}");
+        }
+
+        using var _ = Autograd.NoGrad();
+        if (root.GradFn == null)
+        {
+            AccumulateLeaf(root, gradient);
+            return;
+        }
+
+        var order = TopologicalOrder(root.GradFn);
+        var pending = new Dictionary<GradNode, Tensor>(ReferenceEqualityComparer.Instance);
+        pending[root.GradFn] = gradient;
+        foreach (var node in order)
+        {
+            if (!pending.Remove(node, out var gradOut)) continue;
+            var inputs = node.Inputs;
+            var grads = node.RunBackward(gradOut);
+            if (grads.Length != inputs.Length)
+                throw new InvalidOperationException($"backward of '{node.Name}' returned {grads.Length} gradients for {inputs.Length} inputs");
+            node.Release();
+            for (int i = 0; i < inputs.Length; i++)
+            {
+                var input = inputs[i];
+                var g = grads[i];
+                if (input == null || g == null) continue;
+                if (!g.Layout.Shape.SequenceEqual(input.Layout.Shape))
+                    throw new InvalidOperationException($"backward of '{node.Name}' produced a gradient of shape {g.Layout} for input {i} of shape {input.Layout}");
+                if (input.GradFn != null)
+                {
+                    pending[input.GradFn] = pending.TryGetValue(input.GradFn, out var acc) ? acc.Add(g) : g;
+                }
+                else if (input.RequiresGrad)
+                {
+                    AccumulateLeaf(input, g);
+                }
+            }
+        }
+    }
+
+    private static void AccumulateLeaf(Tensor leaf, Tensor g)
+    {
+        using var _ = TensorScope.Suspend();
+        if (leaf.Grad == null)
+        {
+            leaf.Grad = g.To(leaf.DType, forceCopy: true);
+        }
+        else
+        {
+            leaf.Grad.AddInPlace(g);
+        }
+    }
+
+    /// <summary>Nodes in an order where every node comes before the nodes of its inputs (reverse post-order).</summary>
+    private static List<GradNode> TopologicalOrder(GradNode root)
+    {
+        var visited = new HashSet<GradNode>(ReferenceEqualityComparer.Instance);
+        var post = new List<GradNode>();
+        var stack = new Stack<(GradNode Node, int Next)>();
+        stack.Push((root, 0));
+        visited.Add(root);
+        while (stack.Count > 0)
+        {
+            var (node, next) = stack.Pop();
+            var inputs = node.Inputs;
+            if (node.Released)
+                throw new InvalidOperationException($"backward through '{node.Name}' a second time: the graph was freed after the first backward. Recompute the forward pass.");
+            bool descended = false;
+            for (int i = next; i < inputs.Length; i++)
+            {
+                var child = inputs[i]?.GradFn;
+                if (child != null && visited.Add(child))
+                {
+                    stack.Push((node, i + 1));
+                    stack.Push((child, 0));
+                    descended = true;
+                    break;
+                }
+            }
+            if (!descended) post.Add(node);
+        }
+        post.Reverse();
+        return post;
+    }
+}

@@ -1,0 +1,75 @@
+// GradNode: one recorded operation of the backward graph. It keeps the inputs that need gradients and a closure
+// that maps the output's gradient to theirs; both are dropped as soon as the node's backward has run.
+namespace SeFramework.Autograd;
+
+public sealed class GradNode
+{
+    private Func<Tensor, Tensor?[]>? _backward;
+
+    private GradNode(string name, Tensor?[] inputs, Func<Tensor, Tensor?[]> backward, Tensor output)
+    {
+        Name = name;
+        Inputs = inputs;
+        _backward = backward;
+        OutputShape = output.Shape;
+        OutputDType = output.DType;
+    }
+
+    /// <summary>The op's name, as shown in error messages and ToString.</summary>
+    public string Name { get; }
+
+    /// <summary>For each input of the op, the tensor if it takes part in autograd, else null.</summary>
+    internal Tensor?[] Inputs { get; private set; }
+
+    internal int[] OutputShape { get; }
+    internal DType OutputDType { get; }
+    internal bool Released => _backward == null;
+
+    /// <summary>
+    /// Records <paramref name="output"/> as produced by an op of <paramref name="inputs"/> when grad mode is on and
+    /// some input requires grad. <paramref name="backward"/> receives dL/dOutput and returns dL/dInput per input
+    /// (null where an input needs none); it captures whatever the op saved, which is released after it runs.
+    /// </summary>
+    public static Tensor Record(string name, Tensor output, Tensor?[] inputs, Func<Tensor, Tensor?[]> backward)
+    {
+        if (!Autograd.IsEnabled) return output;
+        bool any = false;
+        var kept = new Tensor?[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            var t = inputs[i];
+            if (t != null && t.RequiresGrad)
+            {
+                kept[i] = t;
+                any = true;
+            }
+        }
+        if (!any) return output;
+        output.GradFn = new GradNode(name, kept, backward, output);
+        output.MarkRequiresGradFromGraph();
+        return output;
+    }
+
+    /// <summary>True when an op on these inputs will be recorded (lets ops skip saving tensors they won't need).</summary>
+    public static bool WillRecord(params Tensor?[] inputs)
+    {
+        if (!Autograd.IsEnabled) return false;
+        foreach (var t in inputs) if (t != null && t.RequiresGrad) return true;
+        return false;
+    }
+
+    internal Tensor?[] RunBackward(Tensor gradOutput)
+    {
+        var fn = _backward ?? throw new InvalidOperationException(
+            $"backward through '{Name}' a second time: the graph was freed after the first backward. Recompute the forward pass.");
+        return fn(gradOutput);
+    }
+
+    internal void Release()
+    {
+        _backward = null;
+        Inputs = Array.Empty<Tensor?>();
+    }
+
+    public override string ToString() => Name;
+}

@@ -1,0 +1,279 @@
+// The CPU backend's core op families (copy, fill, elementwise, reductions, matmul) as generic kernels over float and
+// double. Neural-network op families (conv, pooling, batch norm, Axpy, losses, SGD) are in the CpuBackend.*.cs files.
+using System.Numerics;
+using SeFramework.Backends;
+
+namespace SeFramework.Cpu;
+
+internal sealed unsafe partial class CpuBackend : IBackend
+{
+    public Device Device => Device.Cpu;
+
+    public Storage Allocate(DType dtype, long length, bool zero) => new CpuStorage(dtype, length, zero);
+
+    // ---- copy / fill ----
+
+    public void Copy(Tensor src, Tensor dst)
+    {
+        switch (src.DType, dst.DType)
+        {
+            case (DType.Float32, DType.Float32): CopyKernel<float, float>(src, dst); break;
+            case (DType.Float64, DType.Float64): CopyKernel<double, double>(src, dst); break;
+            case (DType.Float32, DType.Float64): CopyKernel<float, double>(src, dst); break;
+            case (DType.Float64, DType.Float32): CopyKernel<double, float>(src, dst); break;
+            default:
+                if (src.DType == dst.DType) { CopyRaw(src, dst); break; }
+                throw new NotSupportedException($"copy from {src.DType} to {dst.DType} on the CPU");
+        }
+    }
+
+    private static void CopyKernel<TS, TD>(Tensor src, Tensor dst)
+        where TS : unmanaged, INumberBase<TS> where TD : unmanaged, INumberBase<TD>
+    {
+        TS* s = (TS*)((CpuStorage)src.Storage).Pointer;
+        TD* d = (TD*)((CpuStorage)dst.Storage).Pointer;
+        var shape = src.Layout.Shape;
+        if (src.IsContiguous && dst.IsContiguous)
+        {
+            TS* sp = s + src.Layout.Offset;
+            TD* dp = d + dst.Layout.Offset;
+            long n = src.NumElements;
+            if (typeof(TS) == typeof(TD)) Buffer.MemoryCopy(sp, dp, n * sizeof(TD), n * sizeof(TS));
+            else for (long i = 0; i < n; i++) dp[i] = TD.CreateTruncating(sp[i]);
+            return;
+        }
+        int inner = StridedIndex.InnerSize(shape);
+        var ss = src.Layout.StridesArray;
+        var ds = dst.Layout.StridesArray;
+        long si = StridedIndex.InnerStride(ss), di = StridedIndex.InnerStride(ds);
+        StridedIndex.ForEachRow(shape, new[] { ss, ds }, new[] { src.Layout.Offset, dst.Layout.Offset }, (_, off) =>
+        {
+            TS* sp = s + off[0];
+            TD* dp = d + off[1];
+            for (int i = 0; i < inner; i++) dp[i * di] = TD.CreateTruncating(sp[i * si]);
+        });
+    }
+
+    private static void CopyRaw(Tensor src, Tensor dst)
+    {
+        if (!src.IsContiguous || !dst.IsContiguous) throw new NotSupportedException($"strided copy of {src.DType} tensors on the CPU");
+        int es = src.DType.ElementSize();
+        byte* s = (byte*)((CpuStorage)src.Storage).Pointer + src.Layout.Offset * es;
+        byte* d = (byte*)((CpuStorage)dst.Storage).Pointer + dst.Layout.Offset * es;
+        Buffer.MemoryCopy(s, d, src.NumElements * es, src.NumElements * es);
+    }
+
+    public void Fill(Tensor dst, double value)
+    {
+        if (dst.DType == DType.Float32) dst.Span<float>().Fill((float)value);
+        else if (dst.DType == DType.Float64) dst.Span<double>().Fill(value);
+        else throw new NotSupportedException($"fill of {dst.DType} on the CPU");
+    }
+
+    // ---- elementwise ----
+
+    public void Unary(UnaryOp op, Tensor x, Tensor y, double scalar)
+    {
+        if (x.DType == DType.Float32) UnaryDispatch<float>(op, x, y, (float)scalar);
+        else UnaryDispatch<double>(op, x, y, scalar);
+    }
+
+    private static void UnaryDispatch<T>(UnaryOp op, Tensor x, Tensor y, T s) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var xs = x.Span<T>();
+        var ys = y.Span<T>();
+        switch (op)
+        {
+            case UnaryOp.Neg: Map<T, NegFn<T>>(xs, ys, s); break;
+            case UnaryOp.Exp: Map<T, ExpFn<T>>(xs, ys, s); break;
+            case UnaryOp.Log: Map<T, LogFn<T>>(xs, ys, s); break;
+            case UnaryOp.Sqrt: Map<T, SqrtFn<T>>(xs, ys, s); break;
+            case UnaryOp.Relu: Map<T, ReluFn<T>>(xs, ys, s); break;
+            case UnaryOp.Sigmoid: Map<T, SigmoidFn<T>>(xs, ys, s); break;
+            case UnaryOp.Tanh: Map<T, TanhFn<T>>(xs, ys, s); break;
+            case UnaryOp.Pow: Map<T, PowFn<T>>(xs, ys, s); break;
+            case UnaryOp.MulScalar: Map<T, MulScalarFn<T>>(xs, ys, s); break;
+            case UnaryOp.AddScalar: Map<T, AddScalarFn<T>>(xs, ys, s); break;
+            case UnaryOp.Abs: Map<T, AbsFn<T>>(xs, ys, s); break;
+            default: throw new NotSupportedException(op.ToString());
+        }
+    }
+
+    private static void Map<T, TFn>(Span<T> x, Span<T> y, T s) where TFn : IUnaryFn<T>
+    {
+        for (int i = 0; i < x.Length; i++) y[i] = TFn.Apply(x[i], s);
+    }
+
+    public void UnaryBackward(UnaryOp op, Tensor x, Tensor y, Tensor dy, Tensor dx, double scalar)
+    {
+        if (x.DType == DType.Float32) UnaryGradDispatch<float>(op, x, y, dy, dx, (float)scalar);
+        else UnaryGradDispatch<double>(op, x, y, dy, dx, scalar);
+    }
+
+    private static void UnaryGradDispatch<T>(UnaryOp op, Tensor x, Tensor y, Tensor dy, Tensor dx, T s) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var xs = x.Span<T>();
+        var ys = y.Span<T>();
+        var gs = dy.Span<T>();
+        var os = dx.Span<T>();
+        switch (op)
+        {
+            case UnaryOp.Neg: MapGrad<T, NegFn<T>>(xs, ys, gs, os, s); break;
+            case UnaryOp.Exp: MapGrad<T, ExpFn<T>>(xs, ys, gs, os, s); break;
+            case UnaryOp.Log: MapGrad<T, LogFn<T>>(xs, ys, gs, os, s); break;
+            case UnaryOp.Sqrt: MapGrad<T, SqrtFn<T>>(xs, ys, gs, os, s); break;
+            case UnaryOp.Relu: MapGrad<T, ReluFn<T>>(xs, ys, gs, os, s); break;
+            case UnaryOp.Sigmoid: MapGrad<T, SigmoidFn<T>>(xs, ys, gs, os, s); break;
+            case UnaryOp.Tanh: MapGrad<T, TanhFn<T>>(xs, ys, gs, os, s); break;
+            case UnaryOp.Pow: MapGrad<T, PowFn<T>>(xs, ys, gs, os, s); break;
+            case UnaryOp.MulScalar: MapGrad<T, MulScalarFn<T>>(xs, ys, gs, os, s); break;
+            case UnaryOp.AddScalar: MapGrad<T, AddScalarFn<T>>(xs, ys, gs, os, s); break;
+            case UnaryOp.Abs: MapGrad<T, AbsFn<T>>(xs, ys, gs, os, s); break;
+            default: throw new NotSupportedException(op.ToString());
+        }
+    }
+
+    private static void MapGrad<T, TFn>(Span<T> x, Span<T> y, Span<T> dy, Span<T> dx, T s) where TFn : IUnaryFn<T>
+    {
+        for (int i = 0; i < x.Length; i++) dx[i] = TFn.Grad(x[i], y[i], dy[i], s);
+    }
+
+    public void Binary(BinaryOp op, Tensor a, Tensor b, Tensor c)
+    {
+        if (c.DType == DType.Float32) BinaryDispatch<float>(op, a, b, c);
+        else BinaryDispatch<double>(op, a, b, c);
+    }
+
+    private static void BinaryDispatch<T>(BinaryOp op, Tensor a, Tensor b, Tensor c) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (op)
+        {
+            case BinaryOp.Add: BinaryKernel<T, AddFn<T>>(a, b, c); break;
+            case BinaryOp.Sub: BinaryKernel<T, SubFn<T>>(a, b, c); break;
+            case BinaryOp.Mul: BinaryKernel<T, MulFn<T>>(a, b, c); break;
+            case BinaryOp.Div: BinaryKernel<T, DivFn<T>>(a, b, c); break;
+            default: throw new NotSupportedException(op.ToString());
+        }
+    }
+
+    // a, b: views expanded to c's shape (stride 0 on broadcast dims); c: contiguous.
+    private static void BinaryKernel<T, TFn>(Tensor a, Tensor b, Tensor c) where T : unmanaged where TFn : IBinaryFn<T>
+    {
+        T* ap = (T*)((CpuStorage)a.Storage).Pointer;
+        T* bp = (T*)((CpuStorage)b.Storage).Pointer;
+        T* cp = c.Pointer<T>();
+        if (a.IsContiguous && b.IsContiguous)
+        {
+            T* x = ap + a.Layout.Offset, y = bp + b.Layout.Offset;
+            long n = c.NumElements;
+            for (long i = 0; i < n; i++) cp[i] = TFn.Apply(x[i], y[i]);
+            return;
+        }
+        var shape = c.Layout.Shape;
+        int inner = StridedIndex.InnerSize(shape);
+        var sa = a.Layout.StridesArray;
+        var sb = b.Layout.StridesArray;
+        long ia = StridedIndex.InnerStride(sa), ib = StridedIndex.InnerStride(sb);
+        StridedIndex.ForEachRow(shape, new[] { sa, sb }, new[] { a.Layout.Offset, b.Layout.Offset }, (row, off) =>
+        {
+            T* x = ap + off[0];
+            T* y = bp + off[1];
+            T* z = cp + row * inner;
+            for (int i = 0; i < inner; i++) z[i] = TFn.Apply(x[i * ia], y[i * ib]);
+        });
+    }
+
+    public void AddInPlace(Tensor y, Tensor x)
+    {
+        if (y.DType == DType.Float32) BinaryKernel<float, AddFn<float>>(y, x, y);
+        else BinaryKernel<double, AddFn<double>>(y, x, y);
+    }
+
+    // ---- reductions ----
+
+    // x: any layout; reduce[d] marks summed dims; y: contiguous with size 1 on reduced dims.
+    // Accumulates in double so float32 sums over large planes keep their precision.
+    public void Sum(Tensor x, bool[] reduce, Tensor y)
+    {
+        var acc = new double[y.NumElements];
+        var shape = x.Layout.Shape;
+        int rank = shape.Length;
+        var ys = new long[rank];
+        var yc = Layout.ContiguousStrides(y.Layout.Shape);
+        for (int d = 0; d < rank; d++) ys[d] = reduce[d] ? 0 : yc[d];
+        int inner = StridedIndex.InnerSize(shape);
+        var xs = x.Layout.StridesArray;
+        long ix = StridedIndex.InnerStride(xs), iy = StridedIndex.InnerStride(ys);
+        if (x.DType == DType.Float32)
+        {
+            float* xp = (float*)((CpuStorage)x.Storage).Pointer;
+            StridedIndex.ForEachRow(shape, new[] { xs, ys }, new[] { x.Layout.Offset, 0L }, (_, off) =>
+            {
+                float* p = xp + off[0];
+                long o = off[1];
+                if (iy == 0)
+                {
+                    double s = 0;
+                    for (int i = 0; i < inner; i++) s += p[i * ix];
+                    acc[o] += s;
+                }
+                else for (int i = 0; i < inner; i++) acc[o + i * iy] += p[i * ix];
+            });
+            var dst = y.Span<float>();
+            for (int i = 0; i < acc.Length; i++) dst[i] = (float)acc[i];
+        }
+        else
+        {
+            double* xp = (double*)((CpuStorage)x.Storage).Pointer;
+            StridedIndex.ForEachRow(shape, new[] { xs, ys }, new[] { x.Layout.Offset, 0L }, (_, off) =>
+            {
+                double* p = xp + off[0];
+                long o = off[1];
+                for (int i = 0; i < inner; i++) acc[o + i * iy] += p[i * ix];
+            });
+            acc.AsSpan().CopyTo(y.Span<double>());
+        }
+    }
+
+    public void MaxRows(Tensor x, Tensor values, long[] indices)
+    {
+        int rows = (int)values.NumElements;
+        int cols = rows == 0 ? 0 : (int)(x.NumElements / rows);
+        if (x.DType == DType.Float32) MaxRowsKernel(x.Span<float>(), values.Span<float>(), indices, rows, cols);
+        else MaxRowsKernel(x.Span<double>(), values.Span<double>(), indices, rows, cols);
+    }
+
+    private static void MaxRowsKernel<T>(Span<T> x, Span<T> v, long[] idx, int rows, int cols) where T : IFloatingPointIeee754<T>
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            var row = x.Slice(r * cols, cols);
+            int best = 0;
+            T bv = row[0];
+            for (int i = 1; i < cols; i++)
+            {
+                // NaN propagates as the max, like PyTorch.
+                if (row[i] > bv || (T.IsNaN(row[i]) && !T.IsNaN(bv)))
+                {
+                    bv = row[i];
+                    best = i;
+                }
+            }
+            v[r] = bv;
+            idx[r] = best;
+        }
+    }
+
+    // ---- matmul ----
+
+    public void MatMul(Tensor a, bool transA, Tensor b, bool transB, Tensor c, bool accumulate)
+    {
+        int m = c.Size(0), n = c.Size(1);
+        int k = transA ? a.Size(0) : a.Size(1);
+        int lda = a.Size(1), ldb = b.Size(1);
+        if (c.DType == DType.Float32)
+            Gemm.Sgemm(transA, transB, m, n, k, 1f, a.Pointer<float>(), lda, b.Pointer<float>(), ldb, accumulate ? 1f : 0f, c.Pointer<float>(), n);
+        else
+            Gemm.Dgemm(transA, transB, m, n, k, 1.0, a.Pointer<double>(), lda, b.Pointer<double>(), ldb, accumulate ? 1.0 : 0.0, c.Pointer<double>(), n);
+    }
+}

@@ -1,0 +1,181 @@
+// Storage: the memory behind one or more tensors. CpuStorage owns 64-byte-aligned native memory taken from the
+// pooled CpuAllocator and gives it back when disposed or finalized; other devices derive their own storage.
+using System.Runtime.InteropServices;
+
+namespace SeFramework;
+
+public abstract class Storage : IDisposable
+{
+    protected Storage(DType dtype, long length)
+    {
+        DType = dtype;
+        Length = length;
+    }
+
+    public DType DType { get; }
+
+    /// <summary>Number of elements.</summary>
+    public long Length { get; }
+
+    public long Bytes => Length * DType.ElementSize();
+    public abstract Device Device { get; }
+    public abstract bool IsDisposed { get; }
+
+    public abstract void Dispose();
+}
+
+/// <summary>Native, 64-byte aligned CPU memory from <see cref="CpuAllocator"/>. Counted in <see cref="MemoryStats"/>.</summary>
+public sealed unsafe class CpuStorage : Storage
+{
+    private void* _pointer;
+
+    public CpuStorage(DType dtype, long length, bool zero)
+        : base(dtype, length)
+    {
+        _pointer = CpuAllocator.Rent(Bytes, zero);
+        MemoryStats.OnAllocate(Bytes);
+        TensorScope.Track(this);
+    }
+
+    public override Device Device => Device.Cpu;
+    public override bool IsDisposed => _pointer == null;
+
+    internal void* Pointer
+    {
+        get
+        {
+            if (_pointer == null) throw new ObjectDisposedException(nameof(CpuStorage), "tensor storage was disposed");
+            return _pointer;
+        }
+    }
+
+    internal Span<T> AsSpan<T>() where T : unmanaged => new(Pointer, checked((int)Length));
+
+    ~CpuStorage() => Release();
+
+    public override void Dispose()
+    {
+        Release();
+        GC.SuppressFinalize(this);
+    }
+
+    private void Release()
+    {
+        var p = _pointer;
+        if (p == null) return;
+        _pointer = null;
+        CpuAllocator.Return(p, Bytes);
+        MemoryStats.OnFree(Bytes);
+    }
+}
+
+/// <summary>
+/// A size-bucketed pool of aligned native blocks. Training repeats the same shapes every step, so returning a freed
+/// block to its exact-size bucket lets the next step reuse it without page faults (~11–16 µs per fresh 4 KiB page on
+/// these VMs). Cached bytes are capped; beyond the cap blocks go back to the OS.
+/// </summary>
+public static unsafe class CpuAllocator
+{
+    private const long Alignment = 64;
+    private const long PoolMinBytes = 4096;
+    private static readonly Dictionary<long, Stack<IntPtr>> Buckets = new();
+    private static readonly object Gate = new();
+    private static long _cachedBytes;
+
+    /// <summary>Upper bound on bytes held in the pool (default 4 GiB).</summary>
+    public static long MaxCachedBytes { get; set; } = 4L << 30;
+
+    public static long CachedBytes => Interlocked.Read(ref _cachedBytes);
+
+    private static long RoundUp(long bytes) => bytes <= 0 ? Alignment : (bytes + Alignment - 1) / Alignment * Alignment;
+
+    internal static void* Rent(long bytes, bool zero)
+    {
+        long size = RoundUp(bytes);
+        void* p = null;
+        if (size >= PoolMinBytes)
+        {
+            lock (Gate)
+            {
+                if (Buckets.TryGetValue(size, out var stack) && stack.Count > 0)
+                {
+                    p = (void*)stack.Pop();
+                    _cachedBytes -= size;
+                }
+            }
+        }
+        if (p == null) p = NativeMemory.AlignedAlloc((nuint)size, (nuint)Alignment);
+        if (p == null) throw new OutOfMemoryException($"CPU allocation of {bytes} bytes failed ({MemoryStats.LiveBytes} bytes live)");
+        if (zero) NativeMemory.Clear(p, (nuint)size);
+        return p;
+    }
+
+    internal static void Return(void* p, long bytes)
+    {
+        long size = RoundUp(bytes);
+        if (size >= PoolMinBytes)
+        {
+            lock (Gate)
+            {
+                if (_cachedBytes + size <= MaxCachedBytes)
+                {
+                    if (!Buckets.TryGetValue(size, out var stack)) Buckets[size] = stack = new Stack<IntPtr>();
+                    stack.Push((IntPtr)p);
+                    _cachedBytes += size;
+                    return;
+                }
+            }
+        }
+        NativeMemory.AlignedFree(p);
+    }
+
+    /// <summary>Frees every cached block.</summary>
+    public static void EmptyCache()
+    {
+        lock (Gate)
+        {
+            foreach (var stack in Buckets.Values)
+                while (stack.Count > 0) NativeMemory.AlignedFree((void*)stack.Pop());
+            Buckets.Clear();
+            _cachedBytes = 0;
+        }
+    }
+}
+
+/// <summary>Live storage counters, so tests can prove that training does not grow memory.</summary>
+public static class MemoryStats
+{
+    private static long _liveStorages;
+    private static long _liveBytes;
+    private static long _peakBytes;
+
+    public static long LiveStorages => Interlocked.Read(ref _liveStorages);
+    public static long LiveBytes => Interlocked.Read(ref _liveBytes);
+    public static long PeakBytes => Interlocked.Read(ref _peakBytes);
+
+    public static void ResetPeak() => Interlocked.Exchange(ref _peakBytes, LiveBytes);
+
+    internal static void OnAllocate(long bytes)
+    {
+        Interlocked.Increment(ref _liveStorages);
+        long now = Interlocked.Add(ref _liveBytes, bytes);
+        long peak;
+        while (now > (peak = Interlocked.Read(ref _peakBytes)) && Interlocked.CompareExchange(ref _peakBytes, now, peak) != peak) { }
+    }
+
+    internal static void OnFree(long bytes)
+    {
+        Interlocked.Decrement(ref _liveStorages);
+        Interlocked.Add(ref _liveBytes, -bytes);
+    }
+
+    /// <summary>Runs the garbage collector until finalizers have returned every unreachable storage.</summary>
+    public static void CollectUnreachable()
+    {
+        for (int i = 0; i < 3; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+    }
+}
