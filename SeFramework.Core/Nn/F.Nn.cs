@@ -167,8 +167,8 @@ public static partial class F
         }
         if ((runningMean == null) != (runningVar == null))
             throw new ArgumentException($"{op}: pass both running mean and running variance, or neither (got only the {(runningMean == null ? "variance" : "mean")}).");
-        if (eps <= 0) throw new ArgumentException($"{op}: eps must be positive, not {eps}.");
-        if (momentum < 0 || momentum > 1) throw new ArgumentException($"{op}: momentum must be in [0, 1], not {momentum}.");
+        if (!(eps >= 0)) throw new ArgumentException($"{op}: eps must be ≥ 0 (1e-5 is usual), not {eps}.");
+        if (!(momentum >= 0 && momentum <= 1)) throw new ArgumentException($"{op}: momentum must be in [0, 1], not {momentum}.");
         foreach (var (t, name) in new[] { (runningMean, "running mean"), (runningVar, "running variance") })
             if (t != null && !t.IsContiguous) throw new ArgumentException($"{op}: the {name} is updated in place and must be contiguous.");
         long perChannel = x.NumElements / Math.Max(1, c);
