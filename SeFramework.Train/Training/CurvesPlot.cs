@@ -1,0 +1,31 @@
+// curves.png: training/test loss and accuracy per epoch, drawn with ScottPlot and written atomically.
+using ScottPlot;
+
+namespace SeFramework.Train.Training;
+
+public static class CurvesPlot
+{
+    public static void Save(string path, IReadOnlyList<EpochMetrics> rows, string title)
+    {
+        if (rows.Count == 0) return;
+        double[] x = rows.Select(r => (double)r.Epoch).ToArray();
+        var multi = new Multiplot();
+        multi.AddPlots(2);
+        var loss = multi.GetPlot(0);
+        loss.Title($"{title}: loss");
+        loss.Add.ScatterLine(x, rows.Select(r => r.TrainLoss).ToArray()).LegendText = "train";
+        loss.Add.ScatterLine(x, rows.Select(r => r.TestLoss).ToArray()).LegendText = "test";
+        loss.XLabel("epoch");
+        loss.ShowLegend();
+        var acc = multi.GetPlot(1);
+        acc.Title($"{title}: accuracy (%)");
+        acc.Add.ScatterLine(x, rows.Select(r => r.TrainTop1 * 100).ToArray()).LegendText = "train top-1";
+        acc.Add.ScatterLine(x, rows.Select(r => r.TestTop1 * 100).ToArray()).LegendText = "test top-1";
+        acc.Add.ScatterLine(x, rows.Select(r => r.TestTop5 * 100).ToArray()).LegendText = "test top-5";
+        acc.XLabel("epoch");
+        acc.ShowLegend();
+        var tmp = path + ".tmp.png";
+        multi.SavePng(tmp, 800, 900);
+        File.Move(tmp, path, overwrite: true);
+    }
+}
