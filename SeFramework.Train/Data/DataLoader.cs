@@ -214,6 +214,7 @@ public sealed class DataLoader : IDisposable
         Thread[] _threads = [];
         int _nextToClaim = startBatch, _released = startBatch;
         volatile bool _cancelled;
+        int _failedBatch = int.MaxValue;
         ExceptionDispatchInfo? _error;
 
         public int Epoch { get; } = epoch;
@@ -233,16 +234,17 @@ public sealed class DataLoader : IDisposable
 
         void Work(int worker)
         {
+            int b = -1;
             try
             {
                 while (true)
                 {
-                    int b;
                     lock (_lock)
                     {
-                        while (!_cancelled && _nextToClaim < loader.BatchesPerEpoch && _nextToClaim >= _released + loader._ring.Length)
+                        while (!_cancelled && _nextToClaim < loader.BatchesPerEpoch && _nextToClaim < _failedBatch
+                               && _nextToClaim >= _released + loader._ring.Length)
                             Monitor.Wait(_lock);
-                        if (_cancelled || _nextToClaim >= loader.BatchesPerEpoch) return;
+                        if (_cancelled || _nextToClaim >= loader.BatchesPerEpoch || _nextToClaim >= _failedBatch) return;
                         b = _nextToClaim++;
                     }
                     loader.FillBatch(loader._ring[b % loader._ring.Length], this, b, worker);
@@ -255,10 +257,15 @@ public sealed class DataLoader : IDisposable
             }
             catch (Exception e)
             {
+                // Batches before the failing one are still finished and delivered; the consumer gets the error
+                // exactly when it reaches batch b, as it would without background workers.
                 lock (_lock)
                 {
-                    _error ??= ExceptionDispatchInfo.Capture(e);
-                    _cancelled = true;
+                    if (b < _failedBatch)
+                    {
+                        _failedBatch = b;
+                        _error = ExceptionDispatchInfo.Capture(e);
+                    }
                     Monitor.PulseAll(_lock);
                 }
             }
@@ -269,8 +276,8 @@ public sealed class DataLoader : IDisposable
             int slot = b % loader._ring.Length;
             lock (_lock)
             {
-                while (_readyBatch[slot] != b && _error is null && !_cancelled) Monitor.Wait(_lock);
-                _error?.Throw();
+                while (_readyBatch[slot] != b && b < _failedBatch && !_cancelled) Monitor.Wait(_lock);
+                if (_readyBatch[slot] != b) _error?.Throw();
                 if (_readyBatch[slot] != b) throw new ObjectDisposedException(nameof(DataLoader), "DataLoader was disposed during the epoch.");
             }
             return loader._ring[slot];
