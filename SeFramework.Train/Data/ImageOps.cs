@@ -186,14 +186,22 @@ public static class ImageOps
 
     /// <summary>
     /// Adds an independent uniform integer in [-amplitude, amplitude] to every value (each channel of each pixel),
-    /// clamping to 0..255. One draw per value, in memory order.
+    /// clamping to 0..255. Each 64-bit draw gives four 16-bit fractions, each mapped to an offset by multiply-high
+    /// (bias at most range / 65536, about 0.06 % for ±20), in memory order; a quarter of the RNG calls of one per value.
     /// </summary>
     public static void Jitter(ImageBuffer image, int amplitude, ref SampleRng rng)
     {
+        if (amplitude < 0 || amplitude > 255) throw new ArgumentOutOfRangeException(nameof(amplitude), $"ImageOps.Jitter: amplitude {amplitude} is outside 0..255.");
         Span<byte> p = image.Span;
         int range = 2 * amplitude + 1;
+        ulong bits = 0;
         for (int i = 0; i < p.Length; i++)
-            p[i] = (byte)Math.Clamp(p[i] + rng.NextInt(range) - amplitude, 0, 255);
+        {
+            if ((i & 3) == 0) bits = rng.NextUInt64();
+            int offset = (int)(((bits & 0xFFFF) * (ulong)range) >> 16) - amplitude;
+            bits >>= 16;
+            p[i] = (byte)Math.Clamp(p[i] + offset, 0, 255);
+        }
     }
 
     /// <summary>
