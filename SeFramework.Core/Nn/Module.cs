@@ -95,10 +95,17 @@ public abstract class Module
 
     public Module Eval() => Train(false);
 
-    /// <summary>Clears the gradients of every parameter.</summary>
-    public void ZeroGrad()
+    /// <summary>Zeroes the gradients of every parameter in place (or drops them with setToNone).</summary>
+    public void ZeroGrad(bool setToNone = false)
     {
-        foreach (var p in Parameters()) p.Grad = null;
+        foreach (var p in Parameters()) ZeroGradOf(p, setToNone);
+    }
+
+    internal static void ZeroGradOf(Tensor p, bool setToNone)
+    {
+        if (p.Grad == null) return;
+        if (setToNone) p.Grad = null;
+        else p.Grad.Fill_(0);
     }
 
     // ---- state dict ----

@@ -86,11 +86,12 @@ public sealed class Sgd
         StepCount++;
     }
 
-    /// <summary>Sets every parameter's gradient to null (PyTorch's zero_grad(set_to_none=True)).</summary>
-    public void ZeroGrad()
+    /// <summary>Zeroes every parameter's gradient in place, keeping the buffers so the next backward allocates nothing
+    /// (PyTorch's zero_grad(set_to_none=False)); with setToNone the gradients are dropped instead.</summary>
+    public void ZeroGrad(bool setToNone = false)
     {
         foreach (var g in Groups)
-            foreach (var p in g.Parameters) p.Grad = null;
+            foreach (var p in g.Parameters) Module.ZeroGradOf(p, setToNone);
     }
 
     /// <summary>The momentum buffer of a parameter, or null before its first step.</summary>
