@@ -1,8 +1,8 @@
-// Loads libtorch (TorchSharp-cpu) once for the reference tests: preloads the GLIBCXX_3.4.32 shim that
-// tools/torchsharp-debian12/fix.sh built into the output folder, then touches torch. Tests start with RequireOrSkip().
-using System.Diagnostics.CodeAnalysis;
+// Loads libtorch (TorchSharp-cpu) once for the reference tests: makes sure the GLIBCXX_3.4.32 shim is preloaded
+// (tools/torchsharp-debian12/LibTorchShim.cs), then touches torch. Tests start with RequireOrSkip().
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using SeFramework.TorchSharpSupport;
 using TorchSharp;
 
 namespace SeFramework.Reference.Tests;
@@ -16,21 +16,6 @@ namespace SeFramework.Reference.Tests;
 /// </summary>
 public static class LibTorch
 {
-    /// <summary>File name of the shim built by fix.sh next to the test assembly (absent where not needed).</summary>
-    public const string ShimFileName = "libglibcxx_3_4_32_shim.so";
-
-    const int RtldNow = 2, RtldGlobal = 0x100;
-
-    [DllImport("libc.so.6", EntryPoint = "dlopen")]
-    static extern IntPtr DlOpen(string file, int mode);
-
-    [DllImport("libc.so.6", EntryPoint = "dlerror")]
-    static extern IntPtr DlError();
-
-    static readonly object shimGate = new();
-    static bool shimTried;
-    static string? shimError;
-
     // null on success, else the reason; computed once, on first use, under a lock.
     static readonly Lazy<string?> loadFailure = new(Load, LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -51,38 +36,11 @@ public static class LibTorch
             Assert.Skip($"libtorch could not be loaded: {reason}");
     }
 
-    /// <summary>
-    /// Runs when the test assembly is loaded, before any test code can touch TorchSharp (whose first call loads
-    /// libLibTorchSharp.so and, if that fails, remembers the failure). Only dlopens the shim; never touches torch.
-    /// </summary>
-    [ModuleInitializer]
-    [SuppressMessage("Usage", "CA2255", Justification = "Test assembly: the shim must be global before TorchSharp's first native call.")]
-    internal static void PreloadShimAtStartup() => PreloadShim();
-
-    /// <summary>dlopens the shim with RTLD_NOW | RTLD_GLOBAL if fix.sh built one; returns an error text or null.</summary>
-    static string? PreloadShim()
-    {
-        lock (shimGate)
-        {
-            if (shimTried) return shimError;
-            shimTried = true;
-            if (!OperatingSystem.IsLinux()) return shimError = null;
-            string path = Path.Combine(AppContext.BaseDirectory, ShimFileName);
-            if (!File.Exists(path)) return shimError = null; // system libstdc++ already has GLIBCXX_3.4.32
-            if (DlOpen(path, RtldNow | RtldGlobal) == IntPtr.Zero)
-            {
-                IntPtr err = DlError();
-                shimError = $"dlopen({path}) failed: {(err == IntPtr.Zero ? "unknown error" : Marshal.PtrToStringAnsi(err))}";
-            }
-            return shimError;
-        }
-    }
-
     static string? Load()
     {
         if (!(OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64))
             return $"the reference tests use TorchSharp-cpu for linux-x64; this is {RuntimeInformation.RuntimeIdentifier}";
-        if (PreloadShim() is { } shimFailure)
+        if (LibTorchShim.Preload() is { } shimFailure)
             return shimFailure;
         try
         {
