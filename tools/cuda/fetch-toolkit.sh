@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tk="$here/toolkit"
 root="$tk/root"
-if [ -x "$root/usr/bin/ptxas" ] && [ -x "$root/usr/lib/nvidia-cuda-toolkit/bin/nvcc" ] && [ -f "$root/usr/include/cuda_runtime.h" ] \
+if [ -f "$root/usr/lib/nvidia-cuda-toolkit/bin/nvcc.profile" ] && [ -x "$root/usr/bin/ptxas" ] && [ -x "$root/usr/lib/nvidia-cuda-toolkit/bin/nvcc" ] && [ -f "$root/usr/include/cuda_runtime.h" ] \
    && ls "$root"/usr/lib/x86_64-linux-gnu/libnvrtc.so.11* "$root"/usr/lib/x86_64-linux-gnu/libcublas.so.11* >/dev/null 2>&1 \
    && ls "$root"/usr/lib/x86_64-linux-gnu/nvidia/current/libcuda.so.1 >/dev/null 2>&1; then
   echo "toolkit already in $root"; exit 0
@@ -33,5 +33,9 @@ dpkg-deb -x libcublas11_*.deb "$root"
 # Only the headers of nvidia-cuda-dev (774 MB .deb, 14 MB of headers): nvcc needs cuda_runtime.h.
 dpkg-deb --fsys-tarfile nvidia-cuda-dev_*.deb | tar -x -C "$root" ./usr/include
 rm -f nvidia-cuda-dev_*.deb
+# The .deb's nvcc.profile is a link to /etc/nvcc.profile; replace it with one relative to nvcc itself, so libdevice (expf, logf) is found.
+prof="$root/usr/lib/nvidia-cuda-toolkit/bin/nvcc.profile"
+rm -f "$prof"
+printf '%s\n' 'NVVMIR_LIBRARY_DIR = $(_HERE_)/../libdevice' 'PATH += $(_HERE_):' > "$prof"
 echo "toolkit extracted to $root"
 "$root/usr/bin/ptxas" --version | tail -1
