@@ -14,6 +14,20 @@ public readonly record struct SgdOptions(float LearningRate, float Momentum = 0f
 /// <summary>Launchers for our own kernels. Shapes are given as counts: planes = N*C, hw = H*W.</summary>
 public static unsafe class CudaKernels
 {
+    /// <summary>Every (module, kernel) the launchers below use; tests check each against the embedded PTX.</summary>
+    internal static readonly (string Module, string Kernel)[] AllKernels =
+    [
+        ("axpy", "axpy_forward_f32"), ("axpy", "axpy_relu_forward_f32"), ("axpy", "axpy_forward_vec4_f32"), ("axpy", "axpy_relu_forward_vec4_f32"),
+        ("axpy", "axpy_backward_warp_f32"), ("axpy", "axpy_backward_block_f32"), ("axpy", "axpy_relu_backward_warp_f32"), ("axpy", "axpy_relu_backward_block_f32"),
+        ("gap", "gap_forward_warp_f32"), ("gap", "gap_forward_warp_vec4_f32"), ("gap", "gap_forward_block_f32"), ("gap", "gap_forward_block_vec4_f32"),
+        ("gap", "gap_backward_f32"), ("gap", "gap_backward_vec4_f32"),
+        ("elementwise", "fill_f32"), ("elementwise", "copy_f32"), ("elementwise", "copy_vec4_f32"), ("elementwise", "scale_f32"),
+        ("elementwise", "add_f32"), ("elementwise", "sub_f32"), ("elementwise", "mul_f32"), ("elementwise", "axpby_f32"),
+        ("elementwise", "relu_f32"), ("elementwise", "relu_backward_f32"), ("elementwise", "sigmoid_f32"), ("elementwise", "sigmoid_backward_f32"),
+        ("softmax_ce", "softmax_ce_forward_f32"), ("softmax_ce", "softmax_ce_backward_f32"),
+        ("sgd", "sgd_multi_tensor_f32"),
+    ];
+
     /// <summary>Tensors per SGD launch; must equal SGD_MAX_TENSORS in sgd.cu.</summary>
     public const int SgdMaxTensorsPerLaunch = 64;
 
@@ -206,7 +220,7 @@ public static unsafe class CudaKernels
     }
 
     [StructLayout(LayoutKind.Sequential)]
-    private struct SgdTensorList // mirrors struct SgdTensorList in sgd.cu (1792 bytes, passed by value)
+    internal struct SgdTensorList // mirrors struct SgdTensorList in sgd.cu (1792 bytes, passed by value)
     {
         public fixed ulong P[SgdMaxTensorsPerLaunch];
         public fixed ulong G[SgdMaxTensorsPerLaunch];
