@@ -37,6 +37,17 @@ public class AvailabilityTests
     }
 
     [Fact]
+    public void Extra_folders_from_the_environment_are_searched_first()
+    {
+        var extra = Environment.GetEnvironmentVariable(NativeLibraryResolver.ExtraDirsVariable);
+        if (string.IsNullOrEmpty(extra) || !Directory.Exists(extra.Split(':')[0])) Assert.Skip($"{NativeLibraryResolver.ExtraDirsVariable} not set ({TestEnvironment.FetchHint})");
+        Assert.Equal(extra.Split(':')[0].TrimEnd('/'), NativeLibraryResolver.SearchDirectories[0]);
+        // NVRTC is found there and its builtins library was preloaded from the same folder.
+        Assert.True(NativeLibraryResolver.TryLoad(NativeLibraryResolver.Nvrtc, out _, out var detail), detail);
+        Assert.StartsWith(NativeLibraryResolver.SearchDirectories[0], detail);
+    }
+
+    [Fact]
     public void Unknown_library_names_are_rejected()
     {
         Assert.Throws<ArgumentException>(() => NativeLibraryResolver.TryLoad("cufft", out _, out _));

@@ -215,3 +215,52 @@ public class GpuTests
         Assert.InRange(ms, 1e-4f, 1e4f);
     }
 }
+
+// cuBLAS through the row-major transpose trick, against a plain CPU matmul (needs a GPU and libcublas).
+public class CublasGpuTests
+{
+    private static float[] Rand(int seed, int n) { var r = new Random(seed); return Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray(); }
+
+    // Row-major reference: C (m, n) = op(A) . op(B); A stored (m, k) or (k, m) when ta.
+    private static float[] MatMul(float[] a, float[] b, int m, int n, int k, bool ta, bool tb)
+    {
+        var c = new float[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = 0;
+                for (int p = 0; p < k; p++) s += (double)(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+                c[i * n + j] = (float)s;
+            }
+        return c;
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public void Row_major_gemm_matches_a_cpu_matmul(bool ta, bool tb)
+    {
+        var d = TestEnvironment.GpuOrSkip();
+        if (!NativeLibraryResolver.TryLoad(NativeLibraryResolver.Blas, out _, out var why)) Assert.Skip(why);
+        const int m = 5, n = 7, k = 3, batch = 3;
+        float[] a = Rand(1, m * k), b = Rand(2, batch * k * n);
+        using var blas = new CublasHandle(d);
+        using var ba = CudaBuffer<float>.From(d, a);
+        using var bb = CudaBuffer<float>.From(d, b);
+        using var bc = new CudaBuffer<float>(d, batch * m * n);
+        blas.Gemm(ta, tb, m, n, k, ba.Pointer, bb.Pointer, bc.Pointer);
+        var got = bc.ToArray();
+        var want = MatMul(a, b, m, n, k, ta, tb);
+        for (int i = 0; i < m * n; i++) Assert.Equal(want[i], got[i], 1e-5f);
+        // Batched with a shared A (stride 0), as a 1x1 convolution uses it.
+        blas.GemmStridedBatched(ta, tb, m, n, k, ba.Pointer, 0, bb.Pointer, k * n, bc.Pointer, m * n, batch);
+        got = bc.ToArray();
+        for (int s = 0; s < batch; s++)
+        {
+            want = MatMul(a, b[(s * k * n)..((s + 1) * k * n)], m, n, k, ta, tb);
+            for (int i = 0; i < m * n; i++) Assert.Equal(want[i], got[s * m * n + i], 1e-5f);
+        }
+    }
+}
