@@ -85,8 +85,8 @@ public sealed unsafe class GemmTests
             CheckSgemm(transA, transB, s[t], s[(t + 4) % s.Length], s[(t + 7) % s.Length], 1f, 0f, seed++);
         CheckSgemm(transA, transB, 300, 129, 65, 1f, 0f, seed++);
         CheckSgemm(transA, transB, 13, 300, 257, 1f, 0f, seed++);   // k crosses the KC=256 block
-        CheckSgemm(transA, transB, 400, 17, 300, 1f, 0f, seed++);   // m crosses MC=384
-        CheckSgemm(transA, transB, 25, 400, 31, 1f, 0f, seed++);    // n crosses NC=384
+        CheckSgemm(transA, transB, 1200, 17, 300, 1f, 0f, seed++);  // m crosses MC=1152
+        CheckSgemm(transA, transB, 25, 530, 31, 1f, 0f, seed++);    // n crosses NC=512
     }
 
     [Theory]
