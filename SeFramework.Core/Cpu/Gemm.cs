@@ -1,5 +1,7 @@
 // Gemm: row-major matrix multiply C = alpha*op(A)*op(B) + beta*C for float and double, plus strided batches
 // (grouped convolutions) and the naive reference loops the fast paths are tested against.
+using System.Runtime.Intrinsics;
+
 namespace SeFramework.Cpu;
 
 /// <summary>
@@ -16,10 +18,22 @@ public static unsafe class Gemm
     // Parallel work per thread below this many flops is not worth waking a worker (a wake costs a few µs).
     internal const long MinFlopsPerThread = 1L << 21;
 
+    /// <summary>Which float implementation runs; Auto picks the fastest the CPU accelerates. Tests force the others.</summary>
+    internal enum SgemmKernel { Auto, Packed512, Packed256, Blocked }
+
+    private static SgemmKernel Resolve(SgemmKernel kernel) => kernel != SgemmKernel.Auto ? kernel
+        : Vector512.IsHardwareAccelerated ? SgemmKernel.Packed512
+        : Vector256.IsHardwareAccelerated ? SgemmKernel.Packed256
+        : SgemmKernel.Blocked;
+
     // ---- float ----------------------------------------------------------------------------------------------------
 
     // a: op(A) (m, k), b: op(B) (k, n), c: (m, n) -> c = alpha*a*b + beta*c
     public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
+        float* b, int ldb, float beta, float* c, int ldc) =>
+        Sgemm(SgemmKernel.Auto, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+    internal static void Sgemm(SgemmKernel kernel, bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
         float* b, int ldb, float beta, float* c, int ldc)
     {
         Validate("Sgemm", transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
@@ -35,24 +49,28 @@ public static unsafe class Gemm
             SimpleGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
             return;
         }
-        if (!GemmPacked.Available)
-        {
+        kernel = Resolve(kernel);
+        if (kernel == SgemmKernel.Blocked)
             GemmBlocked<float>.Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, parallel: true);
-            return;
-        }
-        GemmPacked.RunParallel(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        else
+            GemmPacked.RunParallel(kernel == SgemmKernel.Packed512, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     }
 
     // batch × [a_i: op(A) (m, k), b_i: op(B) (k, n), c_i: (m, n)], x_i = x + i*strideX -> c_i = alpha*a_i*b_i + beta*c_i
     public static void SgemmStridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, long strideA, float* b, int ldb, long strideB, float beta, float* c, int ldc, long strideC, int batch) =>
+        SgemmStridedBatched(SgemmKernel.Auto, transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, batch);
+
+    internal static void SgemmStridedBatched(SgemmKernel kernel, bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, long strideA, float* b, int ldb, long strideB, float beta, float* c, int ldc, long strideC, int batch)
     {
         if (batch < 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "SgemmStridedBatched: batch must be >= 0.");
         Validate("SgemmStridedBatched", transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
         if (m == 0 || n == 0 || batch == 0) return;
-        bool packed = GemmPacked.Available;
+        kernel = Resolve(kernel);
+        bool packed = kernel != SgemmKernel.Blocked, use512 = kernel == SgemmKernel.Packed512;
         // One parallel-for over batch × column slices; each item packs its own problem once and runs single-threaded.
-        int slices = BatchSlices(m, n, k, batch, packed ? GemmPacked.NR : 16);
+        int slices = BatchSlices(m, n, k, batch, packed ? GemmPacked.NR(use512) : 16);
         int sliceWidth = (n + slices - 1) / slices;
         long flopsPerItem = 2L * m * k * sliceWidth;
         int grain = (int)Math.Clamp(MinFlopsPerThread / Math.Max(1, flopsPerItem), 1, int.MaxValue);
@@ -67,7 +85,7 @@ public static unsafe class Gemm
                 float* cj = c + bi * strideC + j0;
                 if (k == 0 || alpha == 0f) ScaleC(m, nj, beta, cj, ldc);
                 else if ((long)m * nj * k <= SmallProblem) SimpleGemm(transA, transB, m, nj, k, alpha, ai, lda, bj, ldb, beta, cj, ldc);
-                else if (packed) GemmPacked.Run(transA, transB, m, nj, k, alpha, ai, lda, bj, ldb, beta, cj, ldc);
+                else if (packed) GemmPacked.Run(use512, transA, transB, m, nj, k, alpha, ai, lda, bj, ldb, beta, cj, ldc);
                 else GemmBlocked<float>.Run(transA, transB, m, nj, k, alpha, ai, lda, bj, ldb, beta, cj, ldc, parallel: false);
             }
         });

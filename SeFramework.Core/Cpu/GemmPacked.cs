@@ -8,11 +8,9 @@ namespace SeFramework.Cpu;
 
 internal static unsafe class GemmPacked
 {
-    // Which micro-kernel runs: Vector512 12×32 where AVX-512 is hardware accelerated, else Vector256 6×16.
-    internal static readonly bool Use512 = Vector512.IsHardwareAccelerated;
-    internal static bool Available => Vector512.IsHardwareAccelerated || Vector256.IsHardwareAccelerated;
-    internal static int MR => Use512 ? GemmKernels.MR512 : GemmKernels.MR256;
-    internal static int NR => Use512 ? GemmKernels.NR512 : GemmKernels.NR256;
+    // use512 picks the micro-kernel: Vector512 12×32 (AVX-512) or Vector256 6×16 (see Gemm.SgemmKernel).
+    internal static int MR(bool use512) => use512 ? GemmKernels.MR512 : GemmKernels.MR256;
+    internal static int NR(bool use512) => use512 ? GemmKernels.NR512 : GemmKernels.NR256;
 
     // Cache blocking (BLIS order: the small broadcast operand stays in L1, the vector operand streams from L2).
     // KC = 256: the A micro-panel (12×256 floats = 12 KiB) sits in L1 (32 KiB on this Zen 4 guest, 48 KiB on Zen 5)
@@ -51,36 +49,36 @@ internal static unsafe class GemmPacked
 
     // a: op(A) (m, k), b: op(B) (k, n), c: (m, n). Splits the larger of N and M into panel ranges, one per thread;
     // panel boundaries never change an element's summation order, so results do not depend on the thread count.
-    internal static void RunParallel(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
+    internal static void RunParallel(bool use512, bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
         float* b, int ldb, float beta, float* c, int ldc)
     {
-        int mr = MR, nr = NR;
+        int mr = MR(use512), nr = NR(use512);
         bool splitN = n >= m;
         int unit = splitN ? nr : mr;
         int panels = ((splitN ? n : m) + unit - 1) / unit;
         long flopsPerPanel = 2L * k * unit * (splitN ? m : n);
         int grain = (int)Math.Clamp((Gemm.MinFlopsPerThread + flopsPerPanel - 1) / flopsPerPanel, 1, int.MaxValue);
-        if (CpuParallel.ChunkCount(panels, grain) == 1 || panels < 2 * grain)
+        if (CpuParallel.ChunkCount(panels, grain) == 1)
         {
-            Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            Run(use512, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
             return;
         }
         CpuParallel.For(panels, grain, (start, end) =>
         {
             int lo = start * unit, hi = Math.Min(end * unit, splitN ? n : m);
             if (splitN)
-                Run(transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + (long)lo * ldb : b + lo, ldb, beta, c + lo, ldc);
+                Run(use512, transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + (long)lo * ldb : b + lo, ldb, beta, c + lo, ldc);
             else
-                Run(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + (long)lo * lda, lda, b, ldb, beta, c + (long)lo * ldc, ldc);
+                Run(use512, transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + (long)lo * lda, lda, b, ldb, beta, c + (long)lo * ldc, ldc);
         });
     }
 
     // Single-threaded blocked driver. a: op(A) (m, k), b: op(B) (k, n), c: (m, n) -> c = alpha*a*b + beta*c
-    internal static void Run(bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
+    internal static void Run(bool use512, bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
         float* b, int ldb, float beta, float* c, int ldc)
     {
         Workspace ws = t_workspace ??= new Workspace();
-        int mr = MR, nr = NR;
+        int mr = MR(use512), nr = NR(use512);
         for (int ic = 0; ic < m; ic += MC)
         {
             int mc = Math.Min(MC, m - ic);
@@ -102,7 +100,7 @@ internal static unsafe class GemmPacked
                         for (int jr = 0; jr < nc; jr += nr)
                         {
                             int cols = Math.Min(nr, nc - jr);
-                            if (Use512)
+                            if (use512)
                                 GemmKernels.Kernel12x32(kc, aPanel, ws.B + (long)jr * kc, cRow + jr, ldc, alpha, betaBlock, rows, cols, ws.Tile);
                             else
                                 GemmKernels.Kernel6x16(kc, aPanel, ws.B + (long)jr * kc, cRow + jr, ldc, alpha, betaBlock, rows, cols, ws.Tile);

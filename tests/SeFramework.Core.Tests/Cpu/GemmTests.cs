@@ -1,6 +1,7 @@
 // GemmTests: the fast Sgemm/Dgemm (and strided batches) against the naive reference loops on awkward shapes,
 // every transpose combination, padded leading dimensions, alpha/beta combinations and thread counts.
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using SeFramework.Cpu;
 using Xunit;
 
@@ -40,7 +41,8 @@ public sealed unsafe class GemmTests
     private static Matrix<float> FloatMatrix(int rows, int cols, int extraLd, Random rng) =>
         new(rows, cols, cols + extraLd, rng, v => (float)v, float.NaN);
 
-    private static void CheckSgemm(bool transA, bool transB, int m, int n, int k, float alpha, float beta, int seed, bool nanC = false)
+    private static void CheckSgemm(bool transA, bool transB, int m, int n, int k, float alpha, float beta, int seed, bool nanC = false,
+        Gemm.SgemmKernel kernel = Gemm.SgemmKernel.Auto)
     {
         var rng = new Random(seed);
         using var a = transA ? FloatMatrix(k, m, 3, rng) : FloatMatrix(m, k, 5, rng);
@@ -52,11 +54,11 @@ public sealed unsafe class GemmTests
         using var cRef = FloatMatrix(m, n, 4, new Random(0));
         new Span<float>(c0).CopyTo(new Span<float>(cRef.Data, (int)cRef.Length));
 
-        Gemm.Sgemm(transA, transB, m, n, k, alpha, a.Data, a.Ld, b.Data, b.Ld, beta, c.Data, c.Ld);
+        Gemm.Sgemm(kernel, transA, transB, m, n, k, alpha, a.Data, a.Ld, b.Data, b.Ld, beta, c.Data, c.Ld);
         Gemm.SgemmReference(transA, transB, m, n, k, alpha, a.Data, a.Ld, b.Data, b.Ld, beta, cRef.Data, cRef.Ld);
         float[] fast = c.ToArray();
         AssertClose(transA, transB, m, n, k, alpha, beta, new(a.Data, a.Ld), new(b.Data, b.Ld), c0, fast, cRef.ToArray(), 0, c.Ld,
-            $"Sgemm(transA={transA}, transB={transB}, m={m}, n={n}, k={k}, alpha={alpha}, beta={beta})");
+            $"Sgemm[{kernel}](transA={transA}, transB={transB}, m={m}, n={n}, k={k}, alpha={alpha}, beta={beta})");
         // Padding columns of C (past n) stay untouched.
         for (int i = 0; i < m; i++)
             for (int j = n; j < c.Ld; j++)
@@ -87,6 +89,28 @@ public sealed unsafe class GemmTests
         CheckSgemm(transA, transB, 13, 300, 257, 1f, 0f, seed++);   // k crosses the KC=256 block
         CheckSgemm(transA, transB, 1200, 17, 300, 1f, 0f, seed++);  // m crosses MC=1152
         CheckSgemm(transA, transB, 25, 530, 31, 1f, 0f, seed++);    // n crosses NC=512
+    }
+
+    // Auto picks one kernel per machine; this runs each implementation this CPU can execute (Vector512 12×32,
+    // Vector256 6×16, scalar blocked) so the fallbacks are tested on an AVX-512 machine too.
+    [Theory]
+    [InlineData("Packed512")]
+    [InlineData("Packed256")]
+    [InlineData("Blocked")]
+    public void Every_float_kernel_matches_reference(string kernelName)
+    {
+        var kernel = Enum.Parse<Gemm.SgemmKernel>(kernelName);
+        if (kernel == Gemm.SgemmKernel.Packed512 && !Vector512.IsHardwareAccelerated) Assert.Skip("Vector512 is not hardware accelerated on this CPU");
+        if (kernel == Gemm.SgemmKernel.Packed256 && !Vector256.IsHardwareAccelerated) Assert.Skip("Vector256 is not hardware accelerated on this CPU");
+        int seed = 500;
+        foreach (var (tA, tB) in new[] { (false, false), (true, false), (false, true), (true, true) })
+            foreach (var (m, n, k) in new[] { (33, 65, 17), (127, 129, 300), (300, 31, 7), (13, 530, 257) })
+            {
+                CheckSgemm(tA, tB, m, n, k, 1.5f, -0.5f, seed++, kernel: kernel);
+                CheckSgemm(tA, tB, m, n, k, 1f, 0f, seed++, nanC: true, kernel: kernel);
+            }
+        CheckBatched(false, true, 33, 65, 17, 5, kernel, "forced kernel");
+        CheckBatched(true, false, 64, 300, 129, 1, kernel, "forced kernel");
     }
 
     [Theory]
@@ -183,39 +207,44 @@ public sealed unsafe class GemmTests
                 foreach (int threads in new[] { 1, 2 })
                 {
                     CpuParallel.MaxThreads = threads;
-                    var rng = new Random(m * 1000 + batch);
-                    int lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 1, ldc = n + 2;
-                    int rowsA = transA ? k : m, rowsB = transB ? n : k;
-                    long strideA = (long)rowsA * lda + 5, strideB = (long)rowsB * ldb + 3, strideC = (long)m * ldc + 1;
-                    using var a = new Matrix<float>(batch, (int)strideA, (int)strideA, rng, v => (float)v, 0f);
-                    using var b = new Matrix<float>(batch, (int)strideB, (int)strideB, rng, v => (float)v, 0f);
-                    using var c = new Matrix<float>(batch, (int)strideC, (int)strideC, rng, v => (float)v, 0f);
-                    float[] c0 = c.ToArray();
-                    using var cRef = new Matrix<float>(batch, (int)strideC, (int)strideC, rng, v => (float)v, 0f);
-                    new Span<float>(c0).CopyTo(new Span<float>(cRef.Data, (int)cRef.Length));
-
-                    Gemm.SgemmStridedBatched(transA, transB, m, n, k, 1.25f, a.Data, lda, strideA, b.Data, ldb, strideB, -0.5f, c.Data, ldc, strideC, batch);
-                    for (int i = 0; i < batch; i++)
-                        Gemm.SgemmReference(transA, transB, m, n, k, 1.25f, a.Data + i * strideA, lda, b.Data + i * strideB, ldb, -0.5f, cRef.Data + i * strideC, ldc);
-
-                    float[] fast = c.ToArray(), reference = cRef.ToArray();
-                    for (int i = 0; i < batch; i++)
-                    {
-                        // View each batch item as its own matrices to reuse the per-element tolerance.
-                        var ai = new MatrixView(a.Data + i * strideA, lda);
-                        var bi = new MatrixView(b.Data + i * strideB, ldb);
-                        AssertClose(transA, transB, m, n, k, 1.25f, -0.5f, ai, bi, c0, fast, reference, i * strideC, ldc,
-                            $"SgemmStridedBatched item {i}/{batch} (m={m}, n={n}, k={k}, threads={threads})");
-                    }
-                    // Gaps between batch items (the +1 of strideC) stay untouched.
-                    for (int i = 0; i < batch; i++)
-                        Assert.Equal(c0[i * strideC + strideC - 1], fast[i * strideC + strideC - 1]);
+                    CheckBatched(transA, transB, m, n, k, batch, Gemm.SgemmKernel.Auto, $"threads={threads}");
                 }
         }
         finally
         {
             CpuParallel.MaxThreads = saved;
         }
+    }
+
+    private static void CheckBatched(bool transA, bool transB, int m, int n, int k, int batch, Gemm.SgemmKernel kernel, string what)
+    {
+        var rng = new Random(m * 1000 + batch);
+        int lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 1, ldc = n + 2;
+        int rowsA = transA ? k : m, rowsB = transB ? n : k;
+        long strideA = (long)rowsA * lda + 5, strideB = (long)rowsB * ldb + 3, strideC = (long)m * ldc + 1;
+        using var a = new Matrix<float>(batch, (int)strideA, (int)strideA, rng, v => (float)v, 0f);
+        using var b = new Matrix<float>(batch, (int)strideB, (int)strideB, rng, v => (float)v, 0f);
+        using var c = new Matrix<float>(batch, (int)strideC, (int)strideC, rng, v => (float)v, 0f);
+        float[] c0 = c.ToArray();
+        using var cRef = new Matrix<float>(batch, (int)strideC, (int)strideC, rng, v => (float)v, 0f);
+        new Span<float>(c0).CopyTo(new Span<float>(cRef.Data, (int)cRef.Length));
+
+        Gemm.SgemmStridedBatched(kernel, transA, transB, m, n, k, 1.25f, a.Data, lda, strideA, b.Data, ldb, strideB, -0.5f, c.Data, ldc, strideC, batch);
+        for (int i = 0; i < batch; i++)
+            Gemm.SgemmReference(transA, transB, m, n, k, 1.25f, a.Data + i * strideA, lda, b.Data + i * strideB, ldb, -0.5f, cRef.Data + i * strideC, ldc);
+
+        float[] fast = c.ToArray(), reference = cRef.ToArray();
+        for (int i = 0; i < batch; i++)
+        {
+            // View each batch item as its own matrices to reuse the per-element tolerance.
+            var ai = new MatrixView(a.Data + i * strideA, lda);
+            var bi = new MatrixView(b.Data + i * strideB, ldb);
+            AssertClose(transA, transB, m, n, k, 1.25f, -0.5f, ai, bi, c0, fast, reference, i * strideC, ldc,
+                $"SgemmStridedBatched[{kernel}] item {i}/{batch} (transA={transA}, transB={transB}, m={m}, n={n}, k={k}, {what})");
+        }
+        // Gaps between batch items (the +1 of strideC) stay untouched.
+        for (int i = 0; i < batch; i++)
+            Assert.Equal(c0[i * strideC + strideC - 1], fast[i * strideC + strideC - 1]);
     }
 
     private readonly struct MatrixView(float* data, int ld)
