@@ -13,7 +13,7 @@ namespace SeFramework.Cpu;
 public static unsafe class Gemm
 {
     // Below this many multiply-adds the packed path's packing and dispatch cost more than they save.
-    internal const long SmallProblem = 24 * 24 * 24;
+    internal const long SmallProblem = 8 * 8 * 8;
 
     // Parallel work per thread below this many flops is not worth waking a worker (a wake costs a few µs).
     internal const long MinFlopsPerThread = 1L << 21;

@@ -26,10 +26,15 @@ internal static unsafe class GemmBlocked<T> where T : unmanaged, INumber<T>
         long flopsPerPanel = 2L * m * k * unit;
         int grain = (int)Math.Clamp((Gemm.MinFlopsPerThread + flopsPerPanel - 1) / flopsPerPanel, 1, int.MaxValue);
         if (!parallel || CpuParallel.ChunkCount(panels, grain) == 1)
-        {
             RunSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-            return;
-        }
+        else
+            RunSplit(unit, panels, grain, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    // The parallel half of Run, kept apart so the single-threaded call allocates no closure.
+    private static void RunSplit(int unit, int panels, int grain, bool transA, bool transB, int m, int n, int k, T alpha, T* a, int lda,
+        T* b, int ldb, T beta, T* c, int ldc)
+    {
         CpuParallel.For(panels, grain, (start, end) =>
         {
             int lo = start * unit, hi = Math.Min(end * unit, n);

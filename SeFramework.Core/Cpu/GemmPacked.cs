@@ -59,10 +59,15 @@ internal static unsafe class GemmPacked
         long flopsPerPanel = 2L * k * unit * (splitN ? m : n);
         int grain = (int)Math.Clamp((Gemm.MinFlopsPerThread + flopsPerPanel - 1) / flopsPerPanel, 1, int.MaxValue);
         if (CpuParallel.ChunkCount(panels, grain) == 1)
-        {
             Run(use512, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-            return;
-        }
+        else
+            RunSplit(use512, splitN, unit, panels, grain, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    // The parallel half of RunParallel, kept apart so the single-threaded call allocates no closure.
+    private static void RunSplit(bool use512, bool splitN, int unit, int panels, int grain, bool transA, bool transB, int m, int n, int k,
+        float alpha, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    {
         CpuParallel.For(panels, grain, (start, end) =>
         {
             int lo = start * unit, hi = Math.Min(end * unit, splitN ? n : m);

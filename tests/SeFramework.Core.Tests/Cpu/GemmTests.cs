@@ -195,6 +195,33 @@ public sealed unsafe class GemmTests
         }
     }
 
+    [Fact]
+    public void Sgemm_allocates_nothing_single_threaded_and_only_a_delegate_with_two_threads_in_steady_state()
+    {
+        int saved = CpuParallel.MaxThreads;
+        try
+        {
+            var rng = new Random(9);
+            using var a = FloatMatrix(256, 256, 0, rng);
+            using var b = FloatMatrix(256, 256, 0, rng);
+            using var c = FloatMatrix(256, 256, 0, rng);
+            foreach (int threads in new[] { 1, 2 })
+            {
+                CpuParallel.MaxThreads = threads;
+                for (int warm = 0; warm < 3; warm++) Gemm.Sgemm(false, true, 256, 256, 256, 1f, a.Data, 256, b.Data, 256, 0f, c.Data, 256);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 10; i++) Gemm.Sgemm(false, true, 256, 256, 256, 1f, a.Data, 256, b.Data, 256, 0f, c.Data, 256);
+                long perCall = (GC.GetAllocatedBytesForCurrentThread() - before) / 10;
+                // One closure + one delegate (~150 bytes) per parallel call; nothing when the call runs inline.
+                Assert.True(threads == 1 ? perCall == 0 : perCall <= 256, $"Sgemm with {threads} thread(s) allocated {perCall} bytes per call");
+            }
+        }
+        finally
+        {
+            CpuParallel.MaxThreads = saved;
+        }
+    }
+
     [Theory]
     [MemberData(nameof(TransposeCombos))]
     public void SgemmStridedBatched_matches_reference_per_batch(bool transA, bool transB)
