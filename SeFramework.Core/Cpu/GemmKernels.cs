@@ -17,9 +17,10 @@ internal static unsafe class GemmKernels
     // Tile 6×16 for Vector256: 6 rows × 2 ymm = 12 accumulators + 2 B vectors + 1 broadcast = 15 of the 16 ymm registers.
     internal const int MR256 = 6, NR256 = 16;
 
-    // c[r, 0:kc] over the packed panels: acc(MR, NR) = sum_p ap[p, :]^T ⊗ bp[p, :];
+    // ap: packed A panel (kc, MR), bp: B panel (kc, NR) with row stride ldbp (NR when packed, ldb when read in place)
+    // c[r, 0:kc] over the panels: acc(MR, NR) = sum_p ap[p, :]^T ⊗ bp[p, :];
     // then c = alpha*acc (beta == 0) or c = fma(acc, alpha, beta*c); partial tiles (rows < MR or cols < NR) go through tile.
-    internal static void Kernel12x32(int kc, float* ap, float* bp, float* c, int ldc, float alpha, float beta, int rows, int cols, float* tile)
+    internal static void Kernel12x32(int kc, float* ap, float* bp, long ldbp, float* c, int ldc, float alpha, float beta, int rows, int cols, float* tile)
     {
         PrefetchTile(c, ldc, rows, 32);
         Vector512<float> c0a = default; Vector512<float> c0b = default;
@@ -34,7 +35,7 @@ internal static unsafe class GemmKernels
         Vector512<float> c9a = default; Vector512<float> c9b = default;
         Vector512<float> c10a = default; Vector512<float> c10b = default;
         Vector512<float> c11a = default; Vector512<float> c11b = default;
-        for (int p = 0; p < kc; p++, ap += 12, bp += 32)
+        for (int p = 0; p < kc; p++, ap += 12, bp += ldbp)
         {
             var b0 = Vector512.Load(bp); var b1 = Vector512.Load(bp + 16);
             var a0 = Vector512.Create(ap[0]); c0a = Vector512.FusedMultiplyAdd(a0, b0, c0a); c0b = Vector512.FusedMultiplyAdd(a0, b1, c0b);
@@ -82,7 +83,88 @@ internal static unsafe class GemmKernels
         UpdateEdge(tile, 32, c, ldc, alpha, beta, rows, cols);
     }
 
-    internal static void Kernel6x16(int kc, float* ap, float* bp, float* c, int ldc, float alpha, float beta, int rows, int cols, float* tile)
+    // Bottom-edge variants of Kernel12x32 for panels with at most 8 or 4 valid rows (m % 12, or small m such as the
+    // 4..8 channels per group of ResNeXt convolutions): same packed panel (row stride 12), same per-element FMA order
+    // (so the same bits as the 12-row kernel), but no work on the zero-padded rows.
+    internal static void Kernel8x32(int kc, float* ap, float* bp, long ldbp, float* c, int ldc, float alpha, float beta, int rows, int cols, float* tile)
+    {
+        PrefetchTile(c, ldc, rows, 32);
+        Vector512<float> c0a = default; Vector512<float> c0b = default;
+        Vector512<float> c1a = default; Vector512<float> c1b = default;
+        Vector512<float> c2a = default; Vector512<float> c2b = default;
+        Vector512<float> c3a = default; Vector512<float> c3b = default;
+        Vector512<float> c4a = default; Vector512<float> c4b = default;
+        Vector512<float> c5a = default; Vector512<float> c5b = default;
+        Vector512<float> c6a = default; Vector512<float> c6b = default;
+        Vector512<float> c7a = default; Vector512<float> c7b = default;
+        for (int p = 0; p < kc; p++, ap += 12, bp += ldbp)
+        {
+            var b0 = Vector512.Load(bp); var b1 = Vector512.Load(bp + 16);
+            var a0 = Vector512.Create(ap[0]); c0a = Vector512.FusedMultiplyAdd(a0, b0, c0a); c0b = Vector512.FusedMultiplyAdd(a0, b1, c0b);
+            var a1 = Vector512.Create(ap[1]); c1a = Vector512.FusedMultiplyAdd(a1, b0, c1a); c1b = Vector512.FusedMultiplyAdd(a1, b1, c1b);
+            var a2 = Vector512.Create(ap[2]); c2a = Vector512.FusedMultiplyAdd(a2, b0, c2a); c2b = Vector512.FusedMultiplyAdd(a2, b1, c2b);
+            var a3 = Vector512.Create(ap[3]); c3a = Vector512.FusedMultiplyAdd(a3, b0, c3a); c3b = Vector512.FusedMultiplyAdd(a3, b1, c3b);
+            var a4 = Vector512.Create(ap[4]); c4a = Vector512.FusedMultiplyAdd(a4, b0, c4a); c4b = Vector512.FusedMultiplyAdd(a4, b1, c4b);
+            var a5 = Vector512.Create(ap[5]); c5a = Vector512.FusedMultiplyAdd(a5, b0, c5a); c5b = Vector512.FusedMultiplyAdd(a5, b1, c5b);
+            var a6 = Vector512.Create(ap[6]); c6a = Vector512.FusedMultiplyAdd(a6, b0, c6a); c6b = Vector512.FusedMultiplyAdd(a6, b1, c6b);
+            var a7 = Vector512.Create(ap[7]); c7a = Vector512.FusedMultiplyAdd(a7, b0, c7a); c7b = Vector512.FusedMultiplyAdd(a7, b1, c7b);
+        }
+        if (rows == 8 && cols == 32)
+        {
+            var alphaV = Vector512.Create(alpha); var betaV = Vector512.Create(beta); bool overwrite = beta == 0f;
+            Update(c + 0 * (long)ldc, c0a, c0b, alphaV, betaV, overwrite);
+            Update(c + 1 * (long)ldc, c1a, c1b, alphaV, betaV, overwrite);
+            Update(c + 2 * (long)ldc, c2a, c2b, alphaV, betaV, overwrite);
+            Update(c + 3 * (long)ldc, c3a, c3b, alphaV, betaV, overwrite);
+            Update(c + 4 * (long)ldc, c4a, c4b, alphaV, betaV, overwrite);
+            Update(c + 5 * (long)ldc, c5a, c5b, alphaV, betaV, overwrite);
+            Update(c + 6 * (long)ldc, c6a, c6b, alphaV, betaV, overwrite);
+            Update(c + 7 * (long)ldc, c7a, c7b, alphaV, betaV, overwrite);
+            return;
+        }
+        c0a.Store(tile + 0); c0b.Store(tile + 16);
+        c1a.Store(tile + 32); c1b.Store(tile + 48);
+        c2a.Store(tile + 64); c2b.Store(tile + 80);
+        c3a.Store(tile + 96); c3b.Store(tile + 112);
+        c4a.Store(tile + 128); c4b.Store(tile + 144);
+        c5a.Store(tile + 160); c5b.Store(tile + 176);
+        c6a.Store(tile + 192); c6b.Store(tile + 208);
+        c7a.Store(tile + 224); c7b.Store(tile + 240);
+        UpdateEdge(tile, 32, c, ldc, alpha, beta, rows, cols);
+    }
+
+    internal static void Kernel4x32(int kc, float* ap, float* bp, long ldbp, float* c, int ldc, float alpha, float beta, int rows, int cols, float* tile)
+    {
+        PrefetchTile(c, ldc, rows, 32);
+        Vector512<float> c0a = default; Vector512<float> c0b = default;
+        Vector512<float> c1a = default; Vector512<float> c1b = default;
+        Vector512<float> c2a = default; Vector512<float> c2b = default;
+        Vector512<float> c3a = default; Vector512<float> c3b = default;
+        for (int p = 0; p < kc; p++, ap += 12, bp += ldbp)
+        {
+            var b0 = Vector512.Load(bp); var b1 = Vector512.Load(bp + 16);
+            var a0 = Vector512.Create(ap[0]); c0a = Vector512.FusedMultiplyAdd(a0, b0, c0a); c0b = Vector512.FusedMultiplyAdd(a0, b1, c0b);
+            var a1 = Vector512.Create(ap[1]); c1a = Vector512.FusedMultiplyAdd(a1, b0, c1a); c1b = Vector512.FusedMultiplyAdd(a1, b1, c1b);
+            var a2 = Vector512.Create(ap[2]); c2a = Vector512.FusedMultiplyAdd(a2, b0, c2a); c2b = Vector512.FusedMultiplyAdd(a2, b1, c2b);
+            var a3 = Vector512.Create(ap[3]); c3a = Vector512.FusedMultiplyAdd(a3, b0, c3a); c3b = Vector512.FusedMultiplyAdd(a3, b1, c3b);
+        }
+        if (rows == 4 && cols == 32)
+        {
+            var alphaV = Vector512.Create(alpha); var betaV = Vector512.Create(beta); bool overwrite = beta == 0f;
+            Update(c + 0 * (long)ldc, c0a, c0b, alphaV, betaV, overwrite);
+            Update(c + 1 * (long)ldc, c1a, c1b, alphaV, betaV, overwrite);
+            Update(c + 2 * (long)ldc, c2a, c2b, alphaV, betaV, overwrite);
+            Update(c + 3 * (long)ldc, c3a, c3b, alphaV, betaV, overwrite);
+            return;
+        }
+        c0a.Store(tile + 0); c0b.Store(tile + 16);
+        c1a.Store(tile + 32); c1b.Store(tile + 48);
+        c2a.Store(tile + 64); c2b.Store(tile + 80);
+        c3a.Store(tile + 96); c3b.Store(tile + 112);
+        UpdateEdge(tile, 32, c, ldc, alpha, beta, rows, cols);
+    }
+
+    internal static void Kernel6x16(int kc, float* ap, float* bp, long ldbp, float* c, int ldc, float alpha, float beta, int rows, int cols, float* tile)
     {
         PrefetchTile(c, ldc, rows, 16);
         Vector256<float> c0a = default; Vector256<float> c0b = default;
@@ -91,7 +173,7 @@ internal static unsafe class GemmKernels
         Vector256<float> c3a = default; Vector256<float> c3b = default;
         Vector256<float> c4a = default; Vector256<float> c4b = default;
         Vector256<float> c5a = default; Vector256<float> c5b = default;
-        for (int p = 0; p < kc; p++, ap += 6, bp += 16)
+        for (int p = 0; p < kc; p++, ap += 6, bp += ldbp)
         {
             var b0 = Vector256.Load(bp); var b1 = Vector256.Load(bp + 8);
             var a0 = Vector256.Create(ap[0]); c0a = Vector256.FusedMultiplyAdd(a0, b0, c0a); c0b = Vector256.FusedMultiplyAdd(a0, b1, c0b);

@@ -84,6 +84,10 @@ internal static unsafe class GemmPacked
     {
         Workspace ws = t_workspace ??= new Workspace();
         int mr = MR(use512), nr = NR(use512);
+        // With few rows (m <= 2·mr) each B panel would serve at most two A panels, so packing B costs more than it
+        // saves: read a k×n B in place (full-width panels only; the ragged last panel is packed, so the kernel never
+        // reads past the end of a row).
+        bool directB = !transB && m <= 2 * mr;
         for (int ic = 0; ic < m; ic += MC)
         {
             int mc = Math.Min(MC, m - ic);
@@ -96,7 +100,9 @@ internal static unsafe class GemmPacked
                 for (int jc = 0; jc < n; jc += NC)
                 {
                     int nc = Math.Min(NC, n - jc);
-                    PackB(transB, b, ldb, pc, jc, kc, nc, nr, ws.B);
+                    int fullPanelsEnd = directB ? nc - nc % nr : 0;
+                    if (fullPanelsEnd < nc)
+                        PackB(transB, b, ldb, pc, jc + fullPanelsEnd, kc, nc - fullPanelsEnd, nr, ws.B + (long)fullPanelsEnd * kc);
                     for (int ir = 0; ir < mc; ir += mr)
                     {
                         int rows = Math.Min(mr, mc - ir);
@@ -105,10 +111,17 @@ internal static unsafe class GemmPacked
                         for (int jr = 0; jr < nc; jr += nr)
                         {
                             int cols = Math.Min(nr, nc - jr);
-                            if (use512)
-                                GemmKernels.Kernel12x32(kc, aPanel, ws.B + (long)jr * kc, cRow + jr, ldc, alpha, betaBlock, rows, cols, ws.Tile);
+                            bool inPlace = jr < fullPanelsEnd;
+                            float* bPanel = inPlace ? b + (long)pc * ldb + jc + jr : ws.B + (long)jr * kc;
+                            long ldbp = inPlace ? ldb : nr;
+                            if (use512 && rows <= 4)
+                                GemmKernels.Kernel4x32(kc, aPanel, bPanel, ldbp, cRow + jr, ldc, alpha, betaBlock, rows, cols, ws.Tile);
+                            else if (use512 && rows <= 8)
+                                GemmKernels.Kernel8x32(kc, aPanel, bPanel, ldbp, cRow + jr, ldc, alpha, betaBlock, rows, cols, ws.Tile);
+                            else if (use512)
+                                GemmKernels.Kernel12x32(kc, aPanel, bPanel, ldbp, cRow + jr, ldc, alpha, betaBlock, rows, cols, ws.Tile);
                             else
-                                GemmKernels.Kernel6x16(kc, aPanel, ws.B + (long)jr * kc, cRow + jr, ldc, alpha, betaBlock, rows, cols, ws.Tile);
+                                GemmKernels.Kernel6x16(kc, aPanel, bPanel, ldbp, cRow + jr, ldc, alpha, betaBlock, rows, cols, ws.Tile);
                         }
                     }
                 }
