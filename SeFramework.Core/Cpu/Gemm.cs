@@ -70,8 +70,7 @@ public static unsafe class Gemm
         kernel = Resolve(kernel);
         bool packed = kernel != SgemmKernel.Blocked, use512 = kernel == SgemmKernel.Packed512;
         // One parallel-for over batch × column slices; each item packs its own problem once and runs single-threaded.
-        int slices = BatchSlices(m, n, k, batch, packed ? GemmPacked.NR(use512) : 16);
-        int sliceWidth = (n + slices - 1) / slices;
+        var (slices, sliceWidth) = BatchSlices(m, n, k, batch, packed ? GemmPacked.NR(use512) : 16);
         long flopsPerItem = 2L * m * k * sliceWidth;
         int grain = (int)Math.Clamp(MinFlopsPerThread / Math.Max(1, flopsPerItem), 1, int.MaxValue);
         CpuParallel.For(batch * slices, grain, (start, end) =>
@@ -161,19 +160,19 @@ public static unsafe class Gemm
 
     // ---- shared helpers -------------------------------------------------------------------------------------------
 
-    // How many column slices each batch item is cut into so that batch*slices keeps every thread busy.
-    private static int BatchSlices(int m, int n, int k, int batch, int nr)
+    // How many column slices (and how wide, in whole nr panels) each batch item is cut into so that batch × slices
+    // keeps every thread busy without slices too small to be worth a thread.
+    private static (int Slices, int Width) BatchSlices(int m, int n, int k, int batch, int nr)
     {
         int threads = CpuParallel.MaxThreads;
-        if (batch >= 2 * threads) return 1;
+        if (batch >= 2 * threads) return (1, n);
         int panels = (n + nr - 1) / nr;
         int wanted = (2 * threads + batch - 1) / batch;
         long flopsPerPanel = 2L * m * k * nr;
         int byWork = (int)Math.Max(1, Math.Min(panels, (long)panels * flopsPerPanel / MinFlopsPerThread));
         int slices = Math.Max(1, Math.Min(wanted, byWork));
-        // Round the slice width up to whole panels, then recount so no slice is empty.
         int width = (panels + slices - 1) / slices * nr;
-        return (n + width - 1) / width;
+        return ((n + width - 1) / width, width);
     }
 
     // c: (m, n) -> beta*c, or zeros when beta == 0 (NaN in c is overwritten)
