@@ -11,12 +11,16 @@ internal sealed unsafe partial class CpuBackend
     /// <summary>Below this many multiply-adds in all, an op runs on the calling thread (thread start-up costs ~µs).</summary>
     private const long ParallelGrain = 1 << 18;
 
-    private static bool RunParallel(int items, long workPerItem) => items > 1 && items * workPerItem >= ParallelGrain && Environment.ProcessorCount > 1;
+    private static bool RunParallel(int items, long workPerItem) => items > 1 && items * workPerItem >= ParallelGrain && CpuParallel.MaxThreads > 1;
 
-    /// <summary>body(i) for i in [0, count), in parallel when the work is large enough.</summary>
+    /// <summary>body(i) for i in [0, count), in parallel (CpuParallel's deterministic chunks) when the work is large enough.</summary>
     private static void ForEachItem(int count, long workPerItem, Action<int> body)
     {
-        if (RunParallel(count, workPerItem)) Parallel.For(0, count, body);
+        if (RunParallel(count, workPerItem))
+            CpuParallel.For(count, 1, (start, end) =>
+            {
+                for (int i = start; i < end; i++) body(i);
+            });
         else for (int i = 0; i < count; i++) body(i);
     }
 
@@ -116,7 +120,7 @@ internal sealed unsafe partial class CpuBackend
     {
         long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, colSize = (long)g.C * g.R * g.S * pq;
         long dwSize = (long)g.K * g.ColRows;
-        int chunks = RunParallel(g.N, g.K * pq * g.ColRows) ? Math.Min(g.N, Environment.ProcessorCount) : 1;
+        int chunks = RunParallel(g.N, g.K * pq * g.ColRows) ? Math.Min(g.N, CpuParallel.MaxThreads) : 1;
         var partials = new nint[chunks];
         ForEachItem(chunks, long.MaxValue / chunks, chunk =>
         {
@@ -246,20 +250,14 @@ internal sealed unsafe partial class CpuBackend
         }
     }
 
-    /// <summary>
-    /// c_i = op(a_i)·op(b_i) + beta·c_i for i in [0, batch), with a_i = a + i·strideA (and so on); row-major.
-    /// Loops <see cref="Gemm.Sgemm"/>/<see cref="Gemm.Dgemm"/> for now; one call to the strided-batched GEMM once it lands.
-    /// </summary>
+    /// <summary>c_i = op(a_i)·op(b_i) + beta·c_i for i in [0, batch), with a_i = a + i·strideA (and so on); row-major.</summary>
     private static void GemmBatched<T>(bool transA, bool transB, int m, int n, int k,
         T* a, int lda, long strideA, T* b, int ldb, long strideB, double beta, T* c, int ldc, long strideC, int batch)
         where T : unmanaged
     {
-        for (int i = 0; i < batch; i++)
-        {
-            if (typeof(T) == typeof(float))
-                Gemm.Sgemm(transA, transB, m, n, k, 1f, (float*)(a + i * strideA), lda, (float*)(b + i * strideB), ldb, (float)beta, (float*)(c + i * strideC), ldc);
-            else
-                Gemm.Dgemm(transA, transB, m, n, k, 1.0, (double*)(a + i * strideA), lda, (double*)(b + i * strideB), ldb, beta, (double*)(c + i * strideC), ldc);
-        }
+        if (typeof(T) == typeof(float))
+            Gemm.SgemmStridedBatched(transA, transB, m, n, k, 1f, (float*)a, lda, strideA, (float*)b, ldb, strideB, (float)beta, (float*)c, ldc, strideC, batch);
+        else
+            Gemm.DgemmStridedBatched(transA, transB, m, n, k, 1.0, (double*)a, lda, strideA, (double*)b, ldb, strideB, beta, (double*)c, ldc, strideC, batch);
     }
 }

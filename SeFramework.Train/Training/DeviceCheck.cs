@@ -6,7 +6,7 @@ public static class DeviceCheck
     public static void Require(Device device)
     {
         if (device.Kind == DeviceKind.Cpu) return;
-        var (available, reason) = SeFramework.Cuda.CudaAvailability.Check();
+        var (available, reason) = SeFramework.Cuda.Runtime.CudaAvailability.Check();
         if (!available) throw new DeviceUnavailableException($"--device {device}: {reason}");
     }
 }
