@@ -1,0 +1,265 @@
+// CPU convolution: forward by im2col + GEMM per image (1×1 stride-1 unpadded convs go straight to GEMM over the input),
+// backward-data by GEMM + col2im, backward-filter by im2col + GEMM. Groups are a strided batch of GEMMs; images run in
+// parallel when the work is large enough to pay for the threads.
+using System.Numerics;
+using SeFramework.Backends;
+
+namespace SeFramework.Cpu;
+
+internal sealed unsafe partial class CpuBackend
+{
+    /// <summary>Below this many multiply-adds in all, an op runs on the calling thread (thread start-up costs ~µs).</summary>
+    private const long ParallelGrain = 1 << 18;
+
+    private static bool RunParallel(int items, long workPerItem) => items > 1 && items * workPerItem >= ParallelGrain && Environment.ProcessorCount > 1;
+
+    /// <summary>body(i) for i in [0, count), in parallel when the work is large enough.</summary>
+    private static void ForEachItem(int count, long workPerItem, Action<int> body)
+    {
+        if (RunParallel(count, workPerItem)) Parallel.For(0, count, body);
+        else for (int i = 0; i < count; i++) body(i);
+    }
+
+    public void Conv2dForward(Tensor x, Tensor weight, Tensor? bias, Tensor y, in Conv2dGeometry g)
+    {
+        if (x.DType == DType.Float32) ConvForward<float>((nint)x.Pointer<float>(), (nint)weight.Pointer<float>(), bias == null ? 0 : (nint)bias.Pointer<float>(), (nint)y.Pointer<float>(), g);
+        else ConvForward<double>((nint)x.Pointer<double>(), (nint)weight.Pointer<double>(), bias == null ? 0 : (nint)bias.Pointer<double>(), (nint)y.Pointer<double>(), g);
+    }
+
+    public void Conv2dBackwardData(Tensor dy, Tensor weight, Tensor dx, in Conv2dGeometry g)
+    {
+        if (dy.DType == DType.Float32) ConvBackwardData<float>((nint)dy.Pointer<float>(), (nint)weight.Pointer<float>(), (nint)dx.Pointer<float>(), g);
+        else ConvBackwardData<double>((nint)dy.Pointer<double>(), (nint)weight.Pointer<double>(), (nint)dx.Pointer<double>(), g);
+    }
+
+    public void Conv2dBackwardFilter(Tensor x, Tensor dy, Tensor? dweight, Tensor? dbias, in Conv2dGeometry g)
+    {
+        if (x.DType == DType.Float32)
+        {
+            if (dweight != null) ConvBackwardFilter<float>((nint)x.Pointer<float>(), (nint)dy.Pointer<float>(), (nint)dweight.Pointer<float>(), g);
+            if (dbias != null) ConvBackwardBias(dy.Pointer<float>(), dbias.Pointer<float>(), g);
+        }
+        else
+        {
+            if (dweight != null) ConvBackwardFilter<double>((nint)x.Pointer<double>(), (nint)dy.Pointer<double>(), (nint)dweight.Pointer<double>(), g);
+            if (dbias != null) ConvBackwardBias(dy.Pointer<double>(), dbias.Pointer<double>(), g);
+        }
+    }
+
+    // x: (N, C, H, W), w: (K, C/G, R, S), bias: (K) or 0 -> y: (N, K, P, Q).
+    // Per image and group: y_g (K/G, P·Q) = w_g (K/G, C/G·R·S) · col_g (C/G·R·S, P·Q).
+    private static void ConvForward<T>(nint xAddr, nint wAddr, nint biasAddr, nint yAddr, Conv2dGeometry g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, colSize = (long)g.C * g.R * g.S * pq;
+        ForEachItem(g.N, g.K * pq * g.ColRows, n =>
+        {
+            T* x = (T*)xAddr + n * chw;
+            T* y = (T*)yAddr + n * g.K * pq;
+            T* col = g.IsPointwise ? x : (T*)CpuAllocator.Rent(colSize * sizeof(T), zero: false);
+            try
+            {
+                if (!g.IsPointwise) Im2Col(x, col, g);
+                GemmBatched(false, false, g.KPerGroup, (int)pq, g.ColRows,
+                    (T*)wAddr, g.ColRows, (long)g.KPerGroup * g.ColRows,
+                    col, (int)pq, g.ColRows * pq,
+                    0, y, (int)pq, g.KPerGroup * pq, g.Groups);
+            }
+            finally
+            {
+                if (!g.IsPointwise) CpuAllocator.Return(col, colSize * sizeof(T));
+            }
+            if (biasAddr != 0)
+            {
+                T* bias = (T*)biasAddr;
+                for (int k = 0; k < g.K; k++)
+                {
+                    T b = bias[k];
+                    T* row = y + k * pq;
+                    for (long i = 0; i < pq; i++) row[i] += b;
+                }
+            }
+        });
+    }
+
+    // dy: (N, K, P, Q), w: (K, C/G, R, S) -> dx: (N, C, H, W).
+    // Per image and group: dcol_g (C/G·R·S, P·Q) = w_gᵀ · dy_g, then col2im sums the columns back onto dx.
+    private static void ConvBackwardData<T>(nint dyAddr, nint wAddr, nint dxAddr, Conv2dGeometry g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, colSize = (long)g.C * g.R * g.S * pq;
+        ForEachItem(g.N, g.K * pq * g.ColRows, n =>
+        {
+            T* dy = (T*)dyAddr + n * g.K * pq;
+            T* dx = (T*)dxAddr + n * chw;
+            T* dcol = g.IsPointwise ? dx : (T*)CpuAllocator.Rent(colSize * sizeof(T), zero: false);
+            try
+            {
+                GemmBatched(true, false, g.ColRows, (int)pq, g.KPerGroup,
+                    (T*)wAddr, g.ColRows, (long)g.KPerGroup * g.ColRows,
+                    dy, (int)pq, g.KPerGroup * pq,
+                    0, dcol, (int)pq, g.ColRows * pq, g.Groups);
+                if (!g.IsPointwise) Col2Im(dcol, dx, g);
+            }
+            finally
+            {
+                if (!g.IsPointwise) CpuAllocator.Return(dcol, colSize * sizeof(T));
+            }
+        });
+    }
+
+    // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C/G, R, S).
+    // dw_g (K/G, C/G·R·S) = Σ_n dy_g (K/G, P·Q) · col_gᵀ. Images are split into one contiguous chunk per worker, each
+    // summing into its own buffer; the buffers are added in chunk order, so the result does not depend on scheduling.
+    private static void ConvBackwardFilter<T>(nint xAddr, nint dyAddr, nint dwAddr, Conv2dGeometry g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, colSize = (long)g.C * g.R * g.S * pq;
+        long dwSize = (long)g.K * g.ColRows;
+        int chunks = RunParallel(g.N, g.K * pq * g.ColRows) ? Math.Min(g.N, Environment.ProcessorCount) : 1;
+        var partials = new nint[chunks];
+        ForEachItem(chunks, long.MaxValue / chunks, chunk =>
+        {
+            T* acc = chunk == 0 ? (T*)dwAddr : (T*)CpuAllocator.Rent(dwSize * sizeof(T), zero: false);
+            partials[chunk] = (nint)acc;
+            T* col = g.IsPointwise ? null : (T*)CpuAllocator.Rent(colSize * sizeof(T), zero: false);
+            try
+            {
+                int first = (int)((long)g.N * chunk / chunks), last = (int)((long)g.N * (chunk + 1) / chunks);
+                if (first == last) new Span<T>(acc, checked((int)dwSize)).Clear();
+                for (int n = first; n < last; n++)
+                {
+                    T* x = (T*)xAddr + n * chw;
+                    T* src = x;
+                    if (!g.IsPointwise)
+                    {
+                        Im2Col(x, col, g);
+                        src = col;
+                    }
+                    GemmBatched(false, true, g.KPerGroup, g.ColRows, (int)pq,
+                        (T*)dyAddr + n * g.K * pq, (int)pq, g.KPerGroup * pq,
+                        src, (int)pq, g.ColRows * pq,
+                        n == first ? 0 : 1, acc, g.ColRows, (long)g.KPerGroup * g.ColRows, g.Groups);
+                }
+            }
+            finally
+            {
+                if (col != null) CpuAllocator.Return(col, colSize * sizeof(T));
+            }
+        });
+        T* dw = (T*)dwAddr;
+        for (int chunk = 1; chunk < chunks; chunk++)
+        {
+            T* part = (T*)partials[chunk];
+            for (long i = 0; i < dwSize; i++) dw[i] += part[i];
+            CpuAllocator.Return(part, dwSize * sizeof(T));
+        }
+    }
+
+    // dy: (N, K, P, Q) -> dbias: (K), summed in double.
+    private static void ConvBackwardBias<T>(T* dy, T* dbias, Conv2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        long pq = (long)g.P * g.Q;
+        for (int k = 0; k < g.K; k++)
+        {
+            double s = 0;
+            for (int n = 0; n < g.N; n++)
+            {
+                T* row = dy + ((long)n * g.K + k) * pq;
+                for (long i = 0; i < pq; i++) s += double.CreateTruncating(row[i]);
+            }
+            dbias[k] = T.CreateTruncating(s);
+        }
+    }
+
+    // x: (C, H, W) of one image -> col: (C·R·S, P·Q); row (c, r, s) holds the input pixel each output position sees
+    // through kernel tap (r, s), zero where that falls in the padding.
+    private static void Im2Col<T>(T* x, T* col, in Conv2dGeometry g) where T : unmanaged, INumberBase<T>
+    {
+        int pq = g.P * g.Q;
+        for (int c = 0; c < g.C; c++)
+        {
+            T* plane = x + (long)c * g.H * g.W;
+            for (int r = 0; r < g.R; r++)
+                for (int s = 0; s < g.S; s++)
+                {
+                    T* dst = col + ((long)(c * g.R + r) * g.S + s) * pq;
+                    int dh = r * g.Dilation - g.Padding, dw = s * g.Dilation - g.Padding;
+                    for (int p = 0; p < g.P; p++)
+                    {
+                        T* out_ = dst + p * g.Q;
+                        int ih = p * g.Stride + dh;
+                        if ((uint)ih >= (uint)g.H)
+                        {
+                            new Span<T>(out_, g.Q).Clear();
+                            continue;
+                        }
+                        T* src = plane + ih * g.W;
+                        if (g.Stride == 1)
+                        {
+                            for (int q = 0; q < g.Q; q++)
+                            {
+                                int iw = q + dw;
+                                out_[q] = (uint)iw < (uint)g.W ? src[iw] : T.Zero;
+                            }
+                        }
+                        else
+                        {
+                            for (int q = 0; q < g.Q; q++)
+                            {
+                                int iw = q * g.Stride + dw;
+                                out_[q] = (uint)iw < (uint)g.W ? src[iw] : T.Zero;
+                            }
+                        }
+                    }
+                }
+        }
+    }
+
+    // col: (C·R·S, P·Q) -> dx: (C, H, W) of one image (overwritten): each column entry is added back to the pixel
+    // Im2Col read it from.
+    private static void Col2Im<T>(T* col, T* dx, in Conv2dGeometry g) where T : unmanaged, INumberBase<T>
+    {
+        int pq = g.P * g.Q;
+        new Span<T>(dx, checked(g.C * g.H * g.W)).Clear();
+        for (int c = 0; c < g.C; c++)
+        {
+            T* plane = dx + (long)c * g.H * g.W;
+            for (int r = 0; r < g.R; r++)
+                for (int s = 0; s < g.S; s++)
+                {
+                    T* src = col + ((long)(c * g.R + r) * g.S + s) * pq;
+                    int dh = r * g.Dilation - g.Padding, dw = s * g.Dilation - g.Padding;
+                    for (int p = 0; p < g.P; p++)
+                    {
+                        int ih = p * g.Stride + dh;
+                        if ((uint)ih >= (uint)g.H) continue;
+                        T* dst = plane + ih * g.W;
+                        T* row = src + p * g.Q;
+                        for (int q = 0; q < g.Q; q++)
+                        {
+                            int iw = q * g.Stride + dw;
+                            if ((uint)iw < (uint)g.W) dst[iw] += row[q];
+                        }
+                    }
+                }
+        }
+    }
+
+    /// <summary>
+    /// c_i = op(a_i)·op(b_i) + beta·c_i for i in [0, batch), with a_i = a + i·strideA (and so on); row-major.
+    /// Loops <see cref="Gemm.Sgemm"/>/<see cref="Gemm.Dgemm"/> for now; one call to the strided-batched GEMM once it lands.
+    /// </summary>
+    private static void GemmBatched<T>(bool transA, bool transB, int m, int n, int k,
+        T* a, int lda, long strideA, T* b, int ldb, long strideB, double beta, T* c, int ldc, long strideC, int batch)
+        where T : unmanaged
+    {
+        for (int i = 0; i < batch; i++)
+        {
+            if (typeof(T) == typeof(float))
+                Gemm.Sgemm(transA, transB, m, n, k, 1f, (float*)(a + i * strideA), lda, (float*)(b + i * strideB), ldb, (float)beta, (float*)(c + i * strideC), ldc);
+            else
+                Gemm.Dgemm(transA, transB, m, n, k, 1.0, (double*)(a + i * strideA), lda, (double*)(b + i * strideB), ldb, beta, (double*)(c + i * strideC), ldc);
+        }
+    }
+}

@@ -1,0 +1,398 @@
+// CPU kernels for pooling, global average pooling, batch norm and Axpy (the SE scale + residual sum, optionally fused
+// with the ReLU after it). Each works plane by plane (one (n, c) image channel) or channel by channel, in parallel
+// when the work is large; ReferenceNn.cs holds the plain loops they are tested against.
+using System.Numerics;
+using SeFramework.Backends;
+
+namespace SeFramework.Cpu;
+
+internal sealed unsafe partial class CpuBackend
+{
+    // ---- pooling ----
+
+    public void Pool2dForward(PoolMode mode, Tensor x, Tensor y, in Pool2dGeometry g)
+    {
+        if (x.DType == DType.Float32) PoolForward<float>(mode, (nint)x.Pointer<float>(), (nint)y.Pointer<float>(), g);
+        else PoolForward<double>(mode, (nint)x.Pointer<double>(), (nint)y.Pointer<double>(), g);
+    }
+
+    public void Pool2dBackward(PoolMode mode, Tensor x, Tensor y, Tensor dy, Tensor dx, in Pool2dGeometry g)
+    {
+        if (x.DType == DType.Float32) PoolBackward<float>(mode, (nint)x.Pointer<float>(), (nint)dy.Pointer<float>(), (nint)dx.Pointer<float>(), g);
+        else PoolBackward<double>(mode, (nint)x.Pointer<double>(), (nint)dy.Pointer<double>(), (nint)dx.Pointer<double>(), g);
+    }
+
+    /// <summary>Clipped window bounds per output row and column (windows are separable), and the PyTorch padded length
+    /// of each for the include-pad average divisor.</summary>
+    private sealed class PoolWindows
+    {
+        public readonly int[] H0, H1, HPad, W0, W1, WPad;
+
+        public PoolWindows(in Pool2dGeometry g)
+        {
+            (H0, H1, HPad) = Axis(g.P, g.H, g);
+            (W0, W1, WPad) = Axis(g.Q, g.W, g);
+        }
+
+        private static (int[], int[], int[]) Axis(int outputs, int n, in Pool2dGeometry g)
+        {
+            var s = new int[outputs];
+            var e = new int[outputs];
+            var padded = new int[outputs];
+            for (int o = 0; o < outputs; o++) (s[o], e[o], padded[o]) = Pool2dGeometry.Window(o, n, g.Kernel, g.Stride, g.Padding);
+            return (s, e, padded);
+        }
+
+        public int Divisor(PoolMode mode, int p, int q) => mode == PoolMode.AverageIncludePad
+            ? HPad[p] * WPad[q]
+            : (H1[p] - H0[p]) * (W1[q] - W0[q]);
+    }
+
+    // x: (N, C, H, W) -> y: (N, C, P, Q)
+    private static void PoolForward<T>(PoolMode mode, nint xAddr, nint yAddr, Pool2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var win = new PoolWindows(g);
+        long hw = (long)g.H * g.W, pq = (long)g.P * g.Q;
+        ForEachItem(g.N * g.C, pq * g.Kernel * g.Kernel, plane =>
+        {
+            T* x = (T*)xAddr + plane * hw;
+            T* y = (T*)yAddr + plane * pq;
+            for (int p = 0; p < g.P; p++)
+                for (int q = 0; q < g.Q; q++)
+                {
+                    int h0 = win.H0[p], h1 = win.H1[p], w0 = win.W0[q], w1 = win.W1[q];
+                    T v;
+                    if (mode == PoolMode.Max)
+                    {
+                        v = T.NegativeInfinity;
+                        bool first = true;
+                        for (int ih = h0; ih < h1; ih++)
+                            for (int iw = w0; iw < w1; iw++)
+                            {
+                                T c = x[ih * g.W + iw];
+                                // NaN propagates as the max, like PyTorch.
+                                if (first || c > v || (T.IsNaN(c) && !T.IsNaN(v))) v = c;
+                                first = false;
+                            }
+                    }
+                    else
+                    {
+                        T sum = T.Zero;
+                        for (int ih = h0; ih < h1; ih++)
+                            for (int iw = w0; iw < w1; iw++) sum += x[ih * g.W + iw];
+                        int div = win.Divisor(mode, p, q);
+                        v = h1 <= h0 || w1 <= w0 ? T.Zero : sum / T.CreateTruncating(div);
+                    }
+                    y[p * g.Q + q] = v;
+                }
+        });
+    }
+
+    // dy: (N, C, P, Q) -> dx: (N, C, H, W). Max: the gradient goes to the first maximum of the window (recomputed from
+    // x, so no index tensor is kept between forward and backward).
+    private static void PoolBackward<T>(PoolMode mode, nint xAddr, nint dyAddr, nint dxAddr, Pool2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var win = new PoolWindows(g);
+        long hw = (long)g.H * g.W, pq = (long)g.P * g.Q;
+        ForEachItem(g.N * g.C, pq * g.Kernel * g.Kernel, plane =>
+        {
+            T* x = (T*)xAddr + plane * hw;
+            T* dy = (T*)dyAddr + plane * pq;
+            T* dx = (T*)dxAddr + plane * hw;
+            new Span<T>(dx, checked((int)hw)).Clear();
+            for (int p = 0; p < g.P; p++)
+                for (int q = 0; q < g.Q; q++)
+                {
+                    int h0 = win.H0[p], h1 = win.H1[p], w0 = win.W0[q], w1 = win.W1[q];
+                    T d = dy[p * g.Q + q];
+                    if (mode == PoolMode.Max)
+                    {
+                        int best = -1;
+                        T v = T.NegativeInfinity;
+                        for (int ih = h0; ih < h1; ih++)
+                            for (int iw = w0; iw < w1; iw++)
+                            {
+                                T c = x[ih * g.W + iw];
+                                if (best < 0 || c > v || (T.IsNaN(c) && !T.IsNaN(v)))
+                                {
+                                    v = c;
+                                    best = ih * g.W + iw;
+                                }
+                            }
+                        if (best >= 0) dx[best] += d;
+                    }
+                    else
+                    {
+                        if (h1 <= h0 || w1 <= w0) continue;
+                        T share = d / T.CreateTruncating(win.Divisor(mode, p, q));
+                        for (int ih = h0; ih < h1; ih++)
+                            for (int iw = w0; iw < w1; iw++) dx[ih * g.W + iw] += share;
+                    }
+                }
+        });
+    }
+
+    // ---- global average pooling ----
+
+    // x: (N, C, H, W) -> y: (N, C, 1, 1), each plane summed in double.
+    public void GlobalAvgPool(Tensor x, Tensor y)
+    {
+        int planes = x.Size(0) * x.Size(1), area = x.Size(2) * x.Size(3);
+        if (x.DType == DType.Float32) GapForward<float>((nint)x.Pointer<float>(), (nint)y.Pointer<float>(), planes, area);
+        else GapForward<double>((nint)x.Pointer<double>(), (nint)y.Pointer<double>(), planes, area);
+    }
+
+    private static void GapForward<T>(nint xAddr, nint yAddr, int planes, int area) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double inv = 1.0 / area;
+        ForEachItem(planes, area, i =>
+        {
+            T* x = (T*)xAddr + (long)i * area;
+            double s0 = 0, s1 = 0;
+            int j = 0;
+            for (; j + 1 < area; j += 2)
+            {
+                s0 += double.CreateTruncating(x[j]);
+                s1 += double.CreateTruncating(x[j + 1]);
+            }
+            if (j < area) s0 += double.CreateTruncating(x[j]);
+            ((T*)yAddr)[i] = T.CreateTruncating((s0 + s1) * inv);
+        });
+    }
+
+    // dy: (N, C, 1, 1) -> dx: (N, C, H, W)
+    public void GlobalAvgPoolBackward(Tensor dy, Tensor dx)
+    {
+        int planes = dx.Size(0) * dx.Size(1), area = dx.Size(2) * dx.Size(3);
+        if (dx.DType == DType.Float32) GapBackward<float>((nint)dy.Pointer<float>(), (nint)dx.Pointer<float>(), planes, area);
+        else GapBackward<double>((nint)dy.Pointer<double>(), (nint)dx.Pointer<double>(), planes, area);
+    }
+
+    private static void GapBackward<T>(nint dyAddr, nint dxAddr, int planes, int area) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T inv = T.One / T.CreateTruncating(area);
+        ForEachItem(planes, area, i => new Span<T>((T*)dxAddr + (long)i * area, area).Fill(((T*)dyAddr)[i] * inv));
+    }
+
+    // ---- batch norm ----
+
+    // x: (N, C, L...) viewed as (N, C, L): the per-channel reduction runs over N·L elements.
+    private static (int N, int C, int L) BnDims(Tensor x)
+    {
+        int l = 1;
+        for (int d = 2; d < x.Rank; d++) l *= x.Size(d);
+        return (x.Size(0), x.Size(1), l);
+    }
+
+    private static nint Addr<T>(Tensor? t) where T : unmanaged => t == null ? 0 : (nint)t.Pointer<T>();
+
+    public void BatchNormForwardTraining(Tensor x, Tensor? weight, Tensor? bias, Tensor y, Tensor saveMean, Tensor saveInvStd,
+        Tensor? runningMean, Tensor? runningVar, double momentum, double eps)
+    {
+        var dims = BnDims(x);
+        if (x.DType == DType.Float32)
+            BnForward<float>(true, dims, Addr<float>(x), Addr<float>(weight), Addr<float>(bias), Addr<float>(y), Addr<float>(saveMean), Addr<float>(saveInvStd), Addr<float>(runningMean), Addr<float>(runningVar), momentum, eps);
+        else
+            BnForward<double>(true, dims, Addr<double>(x), Addr<double>(weight), Addr<double>(bias), Addr<double>(y), Addr<double>(saveMean), Addr<double>(saveInvStd), Addr<double>(runningMean), Addr<double>(runningVar), momentum, eps);
+    }
+
+    public void BatchNormForwardInference(Tensor x, Tensor? weight, Tensor? bias, Tensor runningMean, Tensor runningVar, Tensor y,
+        Tensor? saveMean, Tensor? saveInvStd, double eps)
+    {
+        var dims = BnDims(x);
+        if (x.DType == DType.Float32)
+            BnForward<float>(false, dims, Addr<float>(x), Addr<float>(weight), Addr<float>(bias), Addr<float>(y), Addr<float>(saveMean), Addr<float>(saveInvStd), Addr<float>(runningMean), Addr<float>(runningVar), 0, eps);
+        else
+            BnForward<double>(false, dims, Addr<double>(x), Addr<double>(weight), Addr<double>(bias), Addr<double>(y), Addr<double>(saveMean), Addr<double>(saveInvStd), Addr<double>(runningMean), Addr<double>(runningVar), 0, eps);
+    }
+
+    // x, y: (N, C, L); weight, bias, save*, running*: (C) (0 = absent). Training: two passes over the channel for the
+    // batch mean and biased variance (in double), then y = x·scale + shift with scale = γ/σ, shift = β − μ·scale.
+    private static void BnForward<T>(bool training, (int N, int C, int L) d, nint xA, nint wA, nint bA, nint yA, nint meanA, nint invStdA,
+        nint rmA, nint rvA, double momentum, double eps) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        long m = (long)d.N * d.L;
+        ForEachItem(d.C, 2 * m, c =>
+        {
+            T* x = (T*)xA;
+            double mean, var;
+            if (training)
+            {
+                double s = 0;
+                for (int n = 0; n < d.N; n++)
+                {
+                    T* p = x + ((long)n * d.C + c) * d.L;
+                    for (int i = 0; i < d.L; i++) s += double.CreateTruncating(p[i]);
+                }
+                mean = s / m;
+                double sq = 0;
+                for (int n = 0; n < d.N; n++)
+                {
+                    T* p = x + ((long)n * d.C + c) * d.L;
+                    for (int i = 0; i < d.L; i++)
+                    {
+                        double v = double.CreateTruncating(p[i]) - mean;
+                        sq += v * v;
+                    }
+                }
+                var = sq / m;
+                if (rmA != 0)
+                {
+                    T* rm = (T*)rmA;
+                    T* rv = (T*)rvA;
+                    rm[c] = T.CreateTruncating((1 - momentum) * double.CreateTruncating(rm[c]) + momentum * mean);
+                    rv[c] = T.CreateTruncating((1 - momentum) * double.CreateTruncating(rv[c]) + momentum * (sq / (m - 1)));
+                }
+            }
+            else
+            {
+                mean = double.CreateTruncating(((T*)rmA)[c]);
+                var = double.CreateTruncating(((T*)rvA)[c]);
+            }
+            double invStd = 1.0 / Math.Sqrt(var + eps);
+            if (meanA != 0) ((T*)meanA)[c] = T.CreateTruncating(mean);
+            if (invStdA != 0) ((T*)invStdA)[c] = T.CreateTruncating(invStd);
+            double gamma = wA == 0 ? 1 : double.CreateTruncating(((T*)wA)[c]);
+            double beta = bA == 0 ? 0 : double.CreateTruncating(((T*)bA)[c]);
+            T scale = T.CreateTruncating(gamma * invStd), shift = T.CreateTruncating(beta - mean * gamma * invStd);
+            for (int n = 0; n < d.N; n++)
+            {
+                long at = ((long)n * d.C + c) * d.L;
+                T* p = x + at;
+                T* q = (T*)yA + at;
+                for (int i = 0; i < d.L; i++) q[i] = p[i] * scale + shift;
+            }
+        });
+    }
+
+    public void BatchNormBackward(Tensor x, Tensor dy, Tensor? weight, Tensor saveMean, Tensor saveInvStd, bool training,
+        Tensor? dx, Tensor? dweight, Tensor? dbias)
+    {
+        var dims = BnDims(x);
+        if (x.DType == DType.Float32)
+            BnBackward<float>(training, dims, Addr<float>(x), Addr<float>(dy), Addr<float>(weight), Addr<float>(saveMean), Addr<float>(saveInvStd), Addr<float>(dx), Addr<float>(dweight), Addr<float>(dbias));
+        else
+            BnBackward<double>(training, dims, Addr<double>(x), Addr<double>(dy), Addr<double>(weight), Addr<double>(saveMean), Addr<double>(saveInvStd), Addr<double>(dx), Addr<double>(dweight), Addr<double>(dbias));
+    }
+
+    // One pass for Σdy and Σdy·x̂ per channel (in double), one pass for
+    //   training: dx = γ/σ · (dy − Σdy/M − x̂·Σdy·x̂/M);  eval: dx = γ/σ · dy;  dγ = Σdy·x̂;  dβ = Σdy.
+    private static void BnBackward<T>(bool training, (int N, int C, int L) d, nint xA, nint dyA, nint wA, nint meanA, nint invStdA,
+        nint dxA, nint dwA, nint dbA) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        long m = (long)d.N * d.L;
+        ForEachItem(d.C, 2 * m, c =>
+        {
+            double mean = double.CreateTruncating(((T*)meanA)[c]), invStd = double.CreateTruncating(((T*)invStdA)[c]);
+            double sumDy = 0, sumDyXhat = 0;
+            for (int n = 0; n < d.N; n++)
+            {
+                long at = ((long)n * d.C + c) * d.L;
+                T* x = (T*)xA + at;
+                T* dy = (T*)dyA + at;
+                for (int i = 0; i < d.L; i++)
+                {
+                    double g = double.CreateTruncating(dy[i]);
+                    sumDy += g;
+                    sumDyXhat += g * (double.CreateTruncating(x[i]) - mean);
+                }
+            }
+            sumDyXhat *= invStd;
+            if (dwA != 0) ((T*)dwA)[c] = T.CreateTruncating(sumDyXhat);
+            if (dbA != 0) ((T*)dbA)[c] = T.CreateTruncating(sumDy);
+            if (dxA == 0) return;
+            double gamma = wA == 0 ? 1 : double.CreateTruncating(((T*)wA)[c]);
+            double k = gamma * invStd;
+            // dx = k·dy + (a·x + b): a and b fold the mean terms so the pass is one multiply-add per element.
+            double a = training ? -k * invStd * sumDyXhat / m : 0;
+            double b = training ? -k * sumDy / m - a * mean : 0;
+            T kT = T.CreateTruncating(k), aT = T.CreateTruncating(a), bT = T.CreateTruncating(b);
+            for (int n = 0; n < d.N; n++)
+            {
+                long at = ((long)n * d.C + c) * d.L;
+                T* x = (T*)xA + at;
+                T* dy = (T*)dyA + at;
+                T* dx = (T*)dxA + at;
+                for (int i = 0; i < d.L; i++) dx[i] = kT * dy[i] + aT * x[i] + bT;
+            }
+        });
+    }
+
+    // ---- Axpy ----
+
+    // a: (N, C), x, y, output: (N, C, L). One pass: output = a·x + y, then ReLU when relu.
+    public void Axpy(Tensor a, Tensor x, Tensor? y, Tensor output, bool relu)
+    {
+        int planes = x.Size(0) * x.Size(1), area = (int)(x.NumElements / Math.Max(1, planes));
+        if (x.DType == DType.Float32) AxpyForward<float>(Addr<float>(a), Addr<float>(x), Addr<float>(y), Addr<float>(output), relu, planes, area);
+        else AxpyForward<double>(Addr<double>(a), Addr<double>(x), Addr<double>(y), Addr<double>(output), relu, planes, area);
+    }
+
+    private static void AxpyForward<T>(nint aA, nint xA, nint yA, nint oA, bool relu, int planes, int area) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ForEachItem(planes, area, i =>
+        {
+            T s = ((T*)aA)[i];
+            long at = (long)i * area;
+            T* x = (T*)xA + at;
+            T* o = (T*)oA + at;
+            if (yA == 0)
+            {
+                if (relu)
+                {
+                    for (int j = 0; j < area; j++)
+                    {
+                        T v = s * x[j];
+                        o[j] = v > T.Zero ? v : T.Zero;
+                    }
+                }
+                else for (int j = 0; j < area; j++) o[j] = s * x[j];
+                return;
+            }
+            T* y = (T*)yA + at;
+            if (relu)
+            {
+                for (int j = 0; j < area; j++)
+                {
+                    T v = s * x[j] + y[j];
+                    o[j] = v > T.Zero ? v : T.Zero;
+                }
+            }
+            else for (int j = 0; j < area; j++) o[j] = s * x[j] + y[j];
+        });
+    }
+
+    public void AxpyBackward(Tensor a, Tensor x, Tensor output, Tensor dOutput, bool relu, Tensor? da, Tensor? dx, Tensor? dy)
+    {
+        int planes = x.Size(0) * x.Size(1), area = (int)(x.NumElements / Math.Max(1, planes));
+        if (x.DType == DType.Float32)
+            AxpyBack<float>(Addr<float>(a), Addr<float>(x), Addr<float>(output), Addr<float>(dOutput), relu, Addr<float>(da), Addr<float>(dx), Addr<float>(dy), planes, area);
+        else
+            AxpyBack<double>(Addr<double>(a), Addr<double>(x), Addr<double>(output), Addr<double>(dOutput), relu, Addr<double>(da), Addr<double>(dx), Addr<double>(dy), planes, area);
+    }
+
+    // One pass per plane: g = dOut masked by output > 0 (relu), dx = a·g, dy = g, da = Σ g·x (in double).
+    private static void AxpyBack<T>(nint aA, nint xA, nint oA, nint gA, bool relu, nint daA, nint dxA, nint dyA, int planes, int area)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ForEachItem(planes, area, i =>
+        {
+            T s = ((T*)aA)[i];
+            long at = (long)i * area;
+            T* x = (T*)xA + at;
+            T* o = (T*)oA + at;
+            T* gOut = (T*)gA + at;
+            T* dx = dxA == 0 ? null : (T*)dxA + at;
+            T* dy = dyA == 0 ? null : (T*)dyA + at;
+            double acc = 0;
+            for (int j = 0; j < area; j++)
+            {
+                T g = relu && !(o[j] > T.Zero) ? T.Zero : gOut[j];
+                if (dx != null) dx[j] = s * g;
+                if (dy != null) dy[j] = g;
+                acc += double.CreateTruncating(g * x[j]);
+            }
+            if (daA != 0) ((T*)daA)[i] = T.CreateTruncating(acc);
+        });
+    }
+}
