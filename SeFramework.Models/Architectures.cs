@@ -73,7 +73,7 @@ public static class Architectures
     /// the width or size changes, SE after bn2 before the sum. Any input ≥ 8×8 (3 → 2 downsamplings by stride 2).
     /// Depth = 6·blocksPerStage + 2 (20, 32, 56, 110 for 3, 5, 9, 18).
     /// </summary>
-    public static NetworkSpec CifarResNet(string name, int blocksPerStage, SeConfig? se, int inChannels = 3, int numClasses = 10, int[]? widths = null)
+    public static NetworkSpec CifarResNet(string name, int blocksPerStage, SeConfig? se, int inChannels = 3, int numClasses = 10, int[]? widths = null, double dropRate = 0)
     {
         widths ??= [16, 32, 64];
         if (widths.Length != 3 || blocksPerStage < 1) throw new ArgumentException($"{name}: needs 3 stage widths and ≥ 1 block per stage");
@@ -91,7 +91,7 @@ public static class Architectures
             }
             stages.Add(new($"layer{s + 1}", new SequenceSpec(blocks)));
         }
-        AddHead(stages, channels, numClasses, 0);
+        AddHead(stages, channels, numClasses, dropRate);
         return new NetworkSpec(name, inChannels, stages);
     }
 

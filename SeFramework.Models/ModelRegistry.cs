@@ -48,7 +48,7 @@ public static class ModelRegistry
             list.Add(new Entry(name, false, (o, classes) => Architectures.ImageNetResNet(name, kind, layers, se ? o.Se : null, groups, 4,
                 input3x3: senet, downsampleKernel: senet ? 3 : 1, o.InChannels, classes, o.DropRate ?? (senet ? 0.2 : 0))));
         void Cifar(string name, int depth, bool se) =>
-            list.Add(new Entry(name, true, (o, classes) => Architectures.CifarResNet(name, (depth - 2) / 6, se ? o.Se : null, o.InChannels, classes)));
+            list.Add(new Entry(name, true, (o, classes) => Architectures.CifarResNet(name, (depth - 2) / 6, se ? o.Se : null, o.InChannels, classes, dropRate: o.DropRate ?? 0)));
 
         foreach (bool se in new[] { true, false })
         {

@@ -73,6 +73,36 @@ public class StateDictTests(SeResNet50Fixture fixture) : IClassFixture<SeResNet5
     }
 
     [Fact]
+    public void Se_resnet50_forward_and_backward_give_finite_gradients()
+    {
+        var model = fixture.Model;
+        model.Train();
+        model.ZeroGrad();
+        var y = model.Forward(TestUtil.Input(4, DType.Float32, 2, 3, 32, 32));
+        Assert.Equal([2, 1000], y.Shape);
+        TestUtil.ProjectionLoss(y).Backward();
+        TestUtil.AssertFiniteGradients(model);
+        model.ZeroGrad();
+    }
+
+    [Fact]
+    public void Se_resnet50_forward_at_64_matches_the_summary_stage_shapes()
+    {
+        var model = fixture.Model;
+        model.Eval();
+        var summary = model.Summary(64, 64);
+        Assert.Equal([64, 16, 16], summary.Stage("pool0").Output.ToArray()); // 64 → 32 (conv1) → 16 (ceil pool)
+        using var _ = SeFramework.Autograd.Autograd.NoGrad();
+        var x = TestUtil.Input(3, DType.Float32, 1, 3, 64, 64);
+        foreach (var (childName, child) in model.NamedChildren())
+        {
+            x = child.Forward(x);
+            Assert.Equal(summary.Stage(childName).Output.ToArray(), x.Shape[1..]);
+        }
+        Assert.Equal([1, 1000], x.Shape);
+    }
+
+    [Fact]
     public void Convs_are_he_normal_fan_out_and_bn_is_one_zero()
     {
         var sd = fixture.Model.StateDict();
