@@ -64,6 +64,28 @@ public class StateDictTests(SeResNet50Fixture fixture) : IClassFixture<SeResNet5
     }
 
     [Fact]
+    public void Caffe_layer_names_of_se_resnet50_map_to_existing_keys()
+    {
+        // Every conv/BN of the SE-ResNet-50 prototxt naming scheme (senet.md §7.2) lands on a key of the built model.
+        var keys = fixture.Model.StateDict().Keys.ToHashSet();
+        var layers = new List<string> { "conv1/7x7_s2", "conv1/7x7_s2/bn", "conv1/7x7_s2/bn/scale", "classifier" };
+        int[] blocks = [3, 4, 6, 3];
+        for (int s = 2; s <= 5; s++)
+            for (int b = 1; b <= blocks[s - 2]; b++)
+                foreach (var part in new[] { "1x1_reduce", "3x3", "1x1_increase" })
+                    layers.AddRange([$"conv{s}_{b}_{part}", $"conv{s}_{b}_{part}/bn", $"conv{s}_{b}_{part}/bn/scale"]);
+        int mapped = 0;
+        foreach (var layer in layers)
+        {
+            var (prefix, kind) = CaffeNames.ToKeyPrefix(layer, inception: false);
+            string key = prefix + (kind == CaffeBlobKind.BatchNormStats ? ".running_mean" : ".weight");
+            Assert.True(keys.Contains(key), $"{layer} → {key} is not a key of se_resnet50");
+            mapped++;
+        }
+        Assert.Equal(4 + 3 * 3 * 16, mapped);
+    }
+
+    [Fact]
     public void Se_resnet50_module_parameter_count_equals_the_summary()
     {
         Assert.Equal(28_088_024, fixture.Model.ParameterCount());
