@@ -1,4 +1,5 @@
-// curves.png: training/test loss and accuracy per epoch, drawn with ScottPlot and written atomically.
+// curves.png: training/test loss and accuracy per epoch (lines with markers, so a one-epoch run still shows its
+// points), drawn with ScottPlot and moved into place atomically.
 using ScottPlot;
 
 namespace SeFramework.Train.Training;
@@ -13,15 +14,15 @@ public static class CurvesPlot
         multi.AddPlots(2);
         var loss = multi.GetPlot(0);
         loss.Title($"{title}: loss");
-        loss.Add.ScatterLine(x, rows.Select(r => r.TrainLoss).ToArray()).LegendText = "train";
-        loss.Add.ScatterLine(x, rows.Select(r => r.TestLoss).ToArray()).LegendText = "test";
+        loss.Add.Scatter(x, rows.Select(r => r.TrainLoss).ToArray()).LegendText = "train";
+        loss.Add.Scatter(x, rows.Select(r => r.TestLoss).ToArray()).LegendText = "test";
         loss.XLabel("epoch");
         loss.ShowLegend();
         var acc = multi.GetPlot(1);
         acc.Title($"{title}: accuracy (%)");
-        acc.Add.ScatterLine(x, rows.Select(r => r.TrainTop1 * 100).ToArray()).LegendText = "train top-1";
-        acc.Add.ScatterLine(x, rows.Select(r => r.TestTop1 * 100).ToArray()).LegendText = "test top-1";
-        acc.Add.ScatterLine(x, rows.Select(r => r.TestTop5 * 100).ToArray()).LegendText = "test top-5";
+        acc.Add.Scatter(x, rows.Select(r => r.TrainTop1 * 100).ToArray()).LegendText = "train top-1";
+        acc.Add.Scatter(x, rows.Select(r => r.TestTop1 * 100).ToArray()).LegendText = "test top-1";
+        acc.Add.Scatter(x, rows.Select(r => r.TestTop5 * 100).ToArray()).LegendText = "test top-5";
         acc.XLabel("epoch");
         acc.ShowLegend();
         var tmp = path + ".tmp.png";
