@@ -40,10 +40,10 @@ public static class RefTolerances
     /// <summary>Global average pooling: a mean over H·W ≤ 64 values; its backward is one multiply.</summary>
     public static readonly Tol GlobalAvgPool = new(2e-6, 1e-7);
 
-    /// <summary>Batch norm (training): mean and variance over N·H·W values, an rsqrt, and a backward that subtracts
-    /// means of dy and dy·x̂ that nearly cancel: error ~ N·H·W·eps relative to the largest term, so an absolute floor of
-    /// 1e-5 (outputs are O(1)) and rtol 1e-4. Running stats: one fused multiply-add per element on top of the mean/var.</summary>
-    public static readonly Tol BatchNorm = new(1e-4, 1e-5);
+    /// <summary>Batch norm: mean and variance over N·H·W ≤ 100 values, an rsqrt, and a backward that subtracts means
+    /// of dy and dy·x̂ that nearly cancel: error ~ log2(N·H·W)·eps relative to the largest term, ~1e-6 on O(1)
+    /// values, checked with 20× margin. Running stats: one multiply-add per element on top of the mean/variance.</summary>
+    public static readonly Tol BatchNorm = new(2e-5, 2e-6);
 
     /// <summary>Softmax, log-softmax, cross-entropy (K ≤ 10 classes): one exp per element, a sum of K terms, a log;
     /// libtorch and we both subtract the row max first. ~10 ulp on O(1) values.</summary>
