@@ -57,13 +57,16 @@ public static class RefTolerances
     /// per step, possibly fused differently (torch uses addcmul/fma-like foreach kernels): a few ulp per step, 5 steps.</summary>
     public static readonly Tol Sgd = new(5e-6, 1e-7);
 
-    /// <summary>End-to-end: the 5 training losses of a tiny SE-ResNet. Each step runs ~20 float32 convs and ~20 batch
-    /// norms whose rounding differences (Conv, BatchNorm above) compound through the layers and, via the updated
-    /// weights, through the steps; the loss is a mean over the batch so it is well conditioned.</summary>
-    public static readonly Tol EndToEndLoss = new(1e-4, 1e-5);
+    /// <summary>End-to-end: the 5 training losses of se_resnet20 on one batch. Each step runs 22 float32 convs and 22
+    /// batch norms whose rounding differences (~1e-7 relative, Conv/BatchNorm above) compound through the layers and,
+    /// via the updated weights, through the steps; observed ≤ 2e-7 relative, checked with 50× margin. (A ReLU input
+    /// within ~1e-6 of zero can flip between frameworks and fork the runs by ~1e-3: the test's input avoids that and
+    /// logs the margin.)</summary>
+    public static readonly Tol EndToEndLoss = new(1e-5, 1e-6);
 
-    /// <summary>End-to-end: every weight after 5 SGD steps (lr 0.1, momentum 0.9). A weight moves by up to ~5·0.1·|g|
-    /// and the gradients differ by BatchNorm/Conv-size relative errors amplified through ~20 layers; a weight whose
-    /// gradient nearly cancels carries that error absolutely, hence the absolute floor.</summary>
-    public static readonly Tol EndToEndWeights = new(1e-3, 1e-4);
+    /// <summary>End-to-end: every weight, bias and BN running statistic after 5 SGD steps (lr 0.1, momentum 0.9,
+    /// weight decay 1e-4), and the step-1 gradients. Weights are O(0.1-1) and move by up to ~0.5 over the steps;
+    /// observed differences ≤ 3e-7 absolute; 1e-4 relative / 1e-5 absolute leaves ~40× margin for other CPUs' kernel
+    /// choices while any real error in a gradient or the update rule (≥ 1e-3 of a step) fails.</summary>
+    public static readonly Tol EndToEndWeights = new(1e-4, 1e-5);
 }
