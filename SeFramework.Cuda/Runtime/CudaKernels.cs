@@ -26,6 +26,7 @@ public static unsafe class CudaKernels
         ("elementwise", "relu_f32"), ("elementwise", "relu_backward_f32"), ("elementwise", "sigmoid_f32"), ("elementwise", "sigmoid_backward_f32"),
         ("softmax_ce", "softmax_ce_forward_f32"), ("softmax_ce", "softmax_ce_backward_f32"),
         ("sgd", "sgd_multi_tensor_f32"),
+        .. Backend.BackendKernels.All,
     ];
 
     /// <summary>Tensors per SGD launch; must equal SGD_MAX_TENSORS in sgd.cu.</summary>

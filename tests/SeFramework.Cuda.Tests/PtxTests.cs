@@ -17,7 +17,7 @@ public class PtxTests
     public void Every_cu_file_has_an_embedded_ptx_module_equal_to_the_committed_file()
     {
         var modules = CuModules();
-        Assert.Equal(["axpy", "elementwise", "gap", "sgd", "softmax_ce"], modules);
+        Assert.Equal(["axpy", "backend", "elementwise", "gap", "sgd", "softmax_ce"], modules);
         Assert.Equal(modules, KernelLoader.ModuleNames);
         foreach (var m in modules)
         {

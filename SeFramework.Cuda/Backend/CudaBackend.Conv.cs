@@ -1,0 +1,205 @@
+// Convolutions on CUDA through cuDNN 9's legacy API: NCHW descriptors with a group count, one plan per (direction, geometry,
+// dtype, TF32) holding the descriptors and the algorithm picked once by the *_v7 heuristics, workspace from the caching allocator.
+// Bias add and the bias gradient use our kernels (channel_bias, sum).
+using System.Collections.Concurrent;
+using SeFramework.Backends;
+using SeFramework.Cuda.Native;
+using SeFramework.Cuda.Runtime;
+
+namespace SeFramework.Cuda.Backend;
+
+public sealed unsafe partial class CudaBackend
+{
+    /// <summary>Which convolution pass a cached plan serves.</summary>
+    public enum ConvDirection { Forward, BackwardData, BackwardFilter }
+
+    /// <summary>Key of the algorithm cache: the full geometry, the dtype and whether TF32 was allowed.</summary>
+    public readonly record struct ConvPlanKey(ConvDirection Direction, Conv2dGeometry Geometry, DType DType, bool Tf32);
+
+    // Descriptors (kept for the process lifetime, like PyTorch's benchmark cache) and the chosen algorithm.
+    private sealed record ConvPlan(nint X, nint W, nint Conv, nint Y, int Algo, nuint WorkspaceBytes);
+
+    private readonly Lazy<nint> _dnn;
+    private readonly ConcurrentDictionary<ConvPlanKey, ConvPlan> _convPlans = new();
+    private long _convPlanHits, _convPlanMisses;
+
+    /// <summary>Algorithm-cache lookups that found a plan / had to run the heuristics.</summary>
+    public (long Hits, long Misses) ConvPlanCacheStats => (Interlocked.Read(ref _convPlanHits), Interlocked.Read(ref _convPlanMisses));
+
+    /// <summary>The cuDNN algorithm chosen for a geometry, or null when it has not been planned yet.</summary>
+    public int? ConvAlgorithm(ConvPlanKey key) => _convPlans.TryGetValue(key, out var p) ? p.Algo : null;
+
+    private nint CreateCudnn()
+    {
+        var d = CudaDevice;
+        CudaCheck.Dnn(CuDnn.Create(out var h), "cudnnCreate", $"device {d.Ordinal}");
+        CudaCheck.Dnn(CuDnn.SetStream(h, d.Stream.Handle), "cudnnSetStream");
+        return h;
+    }
+
+    private static int DnnType(DType t) => t switch
+    {
+        DType.Float32 => CuDnn.DataFloat,
+        DType.Float64 => CuDnn.DataDouble,
+        _ => throw new NotSupportedException($"cuDNN convolutions here support float32 and float64, not {t}."),
+    };
+
+    private static string Describe(in Conv2dGeometry g) =>
+        $"x ({g.N}, {g.C}, {g.H}, {g.W}), w ({g.K}, {g.CPerGroup}, {g.R}, {g.S}) -> y ({g.N}, {g.K}, {g.P}, {g.Q}), stride {g.Stride}, padding {g.Padding}, dilation {g.Dilation}, groups {g.Groups}";
+
+    private ConvPlan Plan(ConvDirection dir, in Conv2dGeometry g, DType dtype)
+    {
+        bool tf32 = AllowTf32 && dtype == DType.Float32;
+        var key = new ConvPlanKey(dir, g, dtype, tf32);
+        if (_convPlans.TryGetValue(key, out var plan))
+        {
+            Interlocked.Increment(ref _convPlanHits);
+            return plan;
+        }
+        Interlocked.Increment(ref _convPlanMisses);
+        plan = CreatePlan(key);
+        return _convPlans.GetOrAdd(key, plan);
+    }
+
+    private ConvPlan CreatePlan(ConvPlanKey key)
+    {
+        var g = key.Geometry;
+        nint h = _dnn.Value;
+        string ctx = $"Conv2d {key.Direction} {Describe(g)} {key.DType}";
+        int dt = DnnType(key.DType);
+        CudaCheck.Dnn(CuDnn.CreateTensorDescriptor(out var x), "cudnnCreateTensorDescriptor", ctx);
+        CudaCheck.Dnn(CuDnn.SetTensor4dDescriptor(x, CuDnn.TensorNchw, dt, g.N, g.C, g.H, g.W), "cudnnSetTensor4dDescriptor", ctx + " (x)");
+        CudaCheck.Dnn(CuDnn.CreateFilterDescriptor(out var w), "cudnnCreateFilterDescriptor", ctx);
+        CudaCheck.Dnn(CuDnn.SetFilter4dDescriptor(w, dt, CuDnn.TensorNchw, g.K, g.CPerGroup, g.R, g.S), "cudnnSetFilter4dDescriptor", ctx + " (w)");
+        CudaCheck.Dnn(CuDnn.CreateConvolutionDescriptor(out var conv), "cudnnCreateConvolutionDescriptor", ctx);
+        CudaCheck.Dnn(CuDnn.SetConvolution2dDescriptor(conv, g.Padding, g.Padding, g.Stride, g.Stride, g.Dilation, g.Dilation, CuDnn.CrossCorrelation, dt),
+            "cudnnSetConvolution2dDescriptor", ctx);
+        CudaCheck.Dnn(CuDnn.SetConvolutionGroupCount(conv, g.Groups), "cudnnSetConvolutionGroupCount", ctx);
+        // FMA math forbids TF32 for float32 (PyTorch's allow_tf32 = False); DEFAULT math may use TF32 tensor cores on Ampere+.
+        int math = key.Tf32 ? CuDnn.MathDefault : CuDnn.MathFma;
+        CudaCheck.Dnn(CuDnn.SetConvolutionMathType(conv, math), "cudnnSetConvolutionMathType", ctx);
+        CudaCheck.Dnn(CuDnn.CreateTensorDescriptor(out var y), "cudnnCreateTensorDescriptor", ctx);
+        CudaCheck.Dnn(CuDnn.SetTensor4dDescriptor(y, CuDnn.TensorNchw, dt, g.N, g.K, g.P, g.Q), "cudnnSetTensor4dDescriptor", ctx + " (y)");
+        CudaCheck.Dnn(CuDnn.GetConvolution2dForwardOutputDim(conv, x, w, out int on, out int oc, out int oh, out int ow), "cudnnGetConvolution2dForwardOutputDim", ctx);
+        if (on != g.N || oc != g.K || oh != g.P || ow != g.Q)
+            throw new InvalidOperationException($"{ctx}: cuDNN computes output ({on}, {oc}, {oh}, {ow}), the geometry says ({g.N}, {g.K}, {g.P}, {g.Q}).");
+
+        const int maxAlgos = 16;
+        var perf = stackalloc CudnnConvolutionPerf[maxAlgos];
+        int returned;
+        string api;
+        switch (key.Direction)
+        {
+            case ConvDirection.Forward:
+                api = "cudnnGetConvolutionForwardAlgorithm_v7";
+                CudaCheck.Dnn(CuDnn.GetConvolutionForwardAlgorithm_v7(h, x, w, conv, y, maxAlgos, out returned, perf), api, ctx);
+                break;
+            case ConvDirection.BackwardData:
+                api = "cudnnGetConvolutionBackwardDataAlgorithm_v7";
+                CudaCheck.Dnn(CuDnn.GetConvolutionBackwardDataAlgorithm_v7(h, w, y, conv, x, maxAlgos, out returned, perf), api, ctx);
+                break;
+            default:
+                api = "cudnnGetConvolutionBackwardFilterAlgorithm_v7";
+                CudaCheck.Dnn(CuDnn.GetConvolutionBackwardFilterAlgorithm_v7(h, x, y, conv, w, maxAlgos, out returned, perf), api, ctx);
+                break;
+        }
+        int chosen = -1;
+        for (int i = 0; i < returned && chosen < 0; i++)
+        {
+            if (perf[i].Status != 0) continue;
+            // Without TF32, skip algorithms that would run on tensor cores (math types TENSOR_OP / TENSOR_OP_ALLOW_CONVERSION).
+            if (!key.Tf32 && perf[i].MathType is CuDnn.MathTensorOp or CuDnn.MathTensorOpAllowConversion) continue;
+            chosen = i;
+        }
+        if (chosen < 0) throw new CudaException($"{api} returned no usable algorithm ({returned} candidates) [{ctx}]");
+        int algo = perf[chosen].Algo;
+        if (key.Tf32) CudaCheck.Dnn(CuDnn.SetConvolutionMathType(conv, perf[chosen].MathType), "cudnnSetConvolutionMathType", ctx);
+        nuint ws;
+        switch (key.Direction)
+        {
+            case ConvDirection.Forward:
+                CudaCheck.Dnn(CuDnn.GetConvolutionForwardWorkspaceSize(h, x, w, conv, y, algo, out ws), "cudnnGetConvolutionForwardWorkspaceSize", ctx);
+                break;
+            case ConvDirection.BackwardData:
+                CudaCheck.Dnn(CuDnn.GetConvolutionBackwardDataWorkspaceSize(h, w, y, conv, x, algo, out ws), "cudnnGetConvolutionBackwardDataWorkspaceSize", ctx);
+                break;
+            default:
+                CudaCheck.Dnn(CuDnn.GetConvolutionBackwardFilterWorkspaceSize(h, x, y, conv, w, algo, out ws), "cudnnGetConvolutionBackwardFilterWorkspaceSize", ctx);
+                break;
+        }
+        return new ConvPlan(x, w, conv, y, algo, ws);
+    }
+
+
+    public void Conv2dForward(Tensor x, Tensor weight, Tensor? bias, Tensor y, in Conv2dGeometry g)
+    {
+        var d = CudaDevice;
+        if ((long)g.N * g.K * g.P * g.Q == 0) return;
+        var plan = Plan(ConvDirection.Forward, g, x.DType);
+        string ctx = $"Conv2dForward {Describe(g)} {x.DType}";
+        ulong ws = d.Allocator.Allocate(plan.WorkspaceBytes, ctx + " workspace");
+        try
+        {
+            // alpha = 1, beta = 0 in the tensor's precision (cuDNN reads doubles for double tensors).
+            double oneD = 1, zeroD = 0;
+            float oneF = 1, zeroF = 0;
+            CudaCheck.Dnn(CuDnn.ConvolutionForward(_dnn.Value, (x.DType == DType.Float64 ? (void*)&oneD : &oneF), plan.X, Ptr(x, ctx), plan.W, Ptr(weight, ctx), plan.Conv, plan.Algo,
+                ws, plan.WorkspaceBytes, (x.DType == DType.Float64 ? (void*)&zeroD : &zeroF), plan.Y, Ptr(y, ctx)), "cudnnConvolutionForward", ctx + $" algo {plan.Algo}");
+        }
+        finally { d.Allocator.Free(ws); }
+        if (bias != null)
+        {
+            ulong yp = Ptr(y, ctx), bp = Ptr(bias, ctx);
+            uint n = (uint)g.N, k = (uint)g.K, l = BackendKernels.Count((long)g.P * g.Q, ctx);
+            BackendKernels.Count((long)g.N * g.K * g.P * g.Q, ctx);
+            void** args = stackalloc void*[] { &yp, &bp, &n, &k, &l };
+            BackendKernels.Launch(d, "channel_bias" + BackendKernels.Suffix(y.DType), BackendKernels.Flat(d, (long)n * k * l), args, ctx + " bias");
+        }
+    }
+
+    public void Conv2dBackwardData(Tensor dy, Tensor weight, Tensor dx, in Conv2dGeometry g)
+    {
+        var d = CudaDevice;
+        if (dx.NumElements == 0) return;
+        string ctx = $"Conv2dBackwardData {Describe(g)} {dy.DType}";
+        if ((long)g.N * g.K * g.P * g.Q == 0) { Fill(dx, 0); return; }
+        var plan = Plan(ConvDirection.BackwardData, g, dy.DType);
+        ulong ws = d.Allocator.Allocate(plan.WorkspaceBytes, ctx + " workspace");
+        try
+        {
+            // alpha = 1, beta = 0 in the tensor's precision (cuDNN reads doubles for double tensors).
+            double oneD = 1, zeroD = 0;
+            float oneF = 1, zeroF = 0;
+            CudaCheck.Dnn(CuDnn.ConvolutionBackwardData(_dnn.Value, (dy.DType == DType.Float64 ? (void*)&oneD : &oneF), plan.W, Ptr(weight, ctx), plan.Y, Ptr(dy, ctx), plan.Conv, plan.Algo,
+                ws, plan.WorkspaceBytes, (dy.DType == DType.Float64 ? (void*)&zeroD : &zeroF), plan.X, Ptr(dx, ctx)), "cudnnConvolutionBackwardData", ctx + $" algo {plan.Algo}");
+        }
+        finally { d.Allocator.Free(ws); }
+    }
+
+    public void Conv2dBackwardFilter(Tensor x, Tensor dy, Tensor? dweight, Tensor? dbias, in Conv2dGeometry g)
+    {
+        var d = CudaDevice;
+        string ctx = $"Conv2dBackwardFilter {Describe(g)} {x.DType}";
+        bool empty = (long)g.N * g.K * g.P * g.Q == 0;
+        if (dweight != null && dweight.NumElements > 0)
+        {
+            if (empty) Fill(dweight, 0);
+            else
+            {
+                var plan = Plan(ConvDirection.BackwardFilter, g, x.DType);
+                ulong ws = d.Allocator.Allocate(plan.WorkspaceBytes, ctx + " workspace");
+                try
+                {
+                    // alpha = 1, beta = 0 in the tensor's precision (cuDNN reads doubles for double tensors).
+            double oneD = 1, zeroD = 0;
+            float oneF = 1, zeroF = 0;
+                    CudaCheck.Dnn(CuDnn.ConvolutionBackwardFilter(_dnn.Value, (x.DType == DType.Float64 ? (void*)&oneD : &oneF), plan.X, Ptr(x, ctx), plan.Y, Ptr(dy, ctx), plan.Conv, plan.Algo,
+                        ws, plan.WorkspaceBytes, (x.DType == DType.Float64 ? (void*)&zeroD : &zeroF), plan.W, Ptr(dweight, ctx)), "cudnnConvolutionBackwardFilter", ctx + $" algo {plan.Algo}");
+                }
+                finally { d.Allocator.Free(ws); }
+            }
+        }
+        // dbias[k] = sum over (N, P, Q) of dy[n, k, p, q]
+        if (dbias != null) SumCore(dy, [true, false, true, true], Ptr(dbias, ctx), g.K, 1.0, "Conv2dBackwardFilter bias");
+    }
+}
