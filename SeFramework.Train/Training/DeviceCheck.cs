@@ -1,4 +1,4 @@
-// Fails at once, in one line, when the chosen device cannot be used (e.g. --device cuda without a driver or GPU).
+// Makes the chosen device usable, or fails at once in one line (e.g. --device cuda without a driver or GPU).
 namespace SeFramework.Train.Training;
 
 public static class DeviceCheck
@@ -6,8 +6,7 @@ public static class DeviceCheck
     public static void Require(Device device)
     {
         if (device.Kind == DeviceKind.Cpu) return;
-        var (available, reason) = SeFramework.Cuda.Runtime.CudaAvailability.Check();
-        if (!available) throw new DeviceUnavailableException($"--device {device}: {reason}");
+        if (!SeFramework.Cuda.Backend.CudaBackend.TryRegister(out var reason)) throw new DeviceUnavailableException($"--device {device}: {reason}");
     }
 }
 
