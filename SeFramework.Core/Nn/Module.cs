@@ -95,6 +95,21 @@ public abstract class Module
 
     public Module Eval() => Train(false);
 
+    /// <summary>Moves every parameter and buffer to <paramref name="device"/> in place (gradients are dropped), so layers
+    /// and optimizers created before keep working. Create the optimizer after moving, as in PyTorch.</summary>
+    public Module To(Device device)
+    {
+        using var _ = Autograd.Autograd.NoGrad();
+        using var __ = TensorScope.Suspend();
+        foreach (var (_, t) in NamedParameters().Concat(NamedBuffers()))
+        {
+            if (t.Device == device) continue;
+            t.SetData(t.To(device));
+            t.Grad = null;
+        }
+        return this;
+    }
+
     /// <summary>Zeroes the gradients of every parameter in place (or drops them with setToNone).</summary>
     public void ZeroGrad(bool setToNone = false)
     {

@@ -16,8 +16,17 @@ public sealed partial class Tensor
         Layout = layout;
     }
 
-    public Storage Storage { get; }
-    public Layout Layout { get; }
+    public Storage Storage { get; private set; }
+    public Layout Layout { get; private set; }
+
+    /// <summary>Points this tensor at <paramref name="source"/>'s storage and layout (PyTorch's `param.data = ...`):
+    /// how Module.To(device) moves parameters while layers and optimizers keep their references. Not recorded.</summary>
+    internal void SetData(Tensor source)
+    {
+        if (!source.Layout.Shape.SequenceEqual(Layout.Shape)) throw new ArgumentException($"SetData: shape {source.Layout} does not match {Layout}");
+        Storage = source.Storage;
+        Layout = source.Layout;
+    }
     public DType DType => Storage.DType;
     public Device Device => Storage.Device;
     internal IBackend Backend => BackendRegistry.For(Storage.Device);

@@ -22,9 +22,11 @@ public static class Benchmark
         Cpu.CpuParallel.MaxThreads = o.Threads;
         int classes = ModelRegistry.IsCifar(o.Model) ? 10 : o.NumClasses;
         var model = ModelRegistry.Create(o.Model, new ModelOptions { NumClasses = classes, InChannels = o.InChannels, Seed = 1 });
-        var x = Tensor.RandN(new[] { o.Batch, o.InChannels, o.Input, o.Input }, new Rng(2));
+        model.To(device);
+        var x = Tensor.RandN(new[] { o.Batch, o.InChannels, o.Input, o.Input }, new Rng(2)).To(device);
         var labels = Enumerable.Range(0, o.Batch).Select(i => i % classes).ToArray();
         var opt = new Sgd(model.Parameters(), 0.01, momentum: 0.9, weightDecay: 1e-4);
+        var syncProbe = model.Parameters().First().Flatten();
         if (o.Mode == "infer") model.Eval();
         var times = new List<double>();
         for (int i = 0; i < o.Warmup + o.Steps; i++)
@@ -38,6 +40,8 @@ public static class Benchmark
                     loss.Backward();
                     opt.Step();
                     opt.ZeroGrad();
+                    // On an asynchronous device, reading one updated weight waits for the whole step to finish.
+                    if (device.Kind != DeviceKind.Cpu) syncProbe.Narrow(0, 0, 1).Item();
                 }
                 else
                 {

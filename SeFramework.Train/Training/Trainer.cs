@@ -58,7 +58,7 @@ public sealed class Trainer
         {
             NumClasses = train.NumClasses, InChannels = train.Channels, Reduction = _o.Reduction, Seed = _o.Seed,
         });
-        if (device.Kind != DeviceKind.Cpu) throw new NotSupportedException("training on CUDA is not wired into `se train` yet");
+        model.To(device);
         var groups = _o.NoWdOnBnBias
             ? Sgd.GroupsWithoutDecayOnBiasAndNorm(model, _o.Lr, _o.Momentum, _o.WeightDecay, _o.Nesterov)
             : new[] { new ParamGroup(model.Parameters(), _o.Lr, _o.Momentum, 0, _o.WeightDecay, _o.Nesterov) };
