@@ -143,7 +143,7 @@ public sealed class Trainer
             // A finite training loss does not prove finite weights (batch norm hides huge activations in training mode):
             // check the state and the test loss before this epoch may overwrite the last good checkpoint.
             string? broken = FirstNonFinite(model);
-            if (broken != null || !double.IsFinite(eval.Loss))
+            if (broken != null || (eval.Count > 0 && !double.IsFinite(eval.Loss)))
                 throw new TrainingDivergedException($"the model diverged during epoch {epoch + 1} (by step {step}): " +
                                                     (broken != null ? $"{broken} is not finite" : $"test loss became {eval.Loss}") +
                                                     $"; the last good checkpoint is {LastCheckpoint(_o.Out)}. Lower --lr or add --warmup-epochs.");
@@ -156,9 +156,11 @@ public sealed class Trainer
             bool isBest = eval.Top1 > bestTop1;
             if (isBest) bestTop1 = eval.Top1;
             var trainState = new TrainState(epoch + 1, step, bestTop1, Rng.Default.GetState(), settings);
+            // Metrics first: a kill before the checkpoint leaves an extra row, which --resume drops (it reads rows up to
+            // the checkpoint's epoch); the other order could lose this epoch's row for good.
+            MetricsFiles.Write(_o.Out, rows);
             if (isBest) Checkpoint.Save(BestCheckpoint(_o.Out), model, optimizer, trainState);
             Checkpoint.Save(LastCheckpoint(_o.Out), model, optimizer, trainState);
-            MetricsFiles.Write(_o.Out, rows);
             TryPlot(rows);
         }
         if (rows.Count > 0) _log.WriteLine($"final test top-1 {rows[^1].TestTop1 * 100:F2}% (best {bestTop1 * 100:F2}%), top-5 {rows[^1].TestTop5 * 100:F2}%");

@@ -65,6 +65,9 @@ public class TrainerTests
         Assert.Equal(1, state.CompletedEpochs);
         Assert.Equal(4, state.Step);
 
+        // As if killed between writing metrics.csv and the checkpoint of epoch 2: resume must drop the extra row.
+        File.AppendAllText(tmp.Sub("cut/metrics.csv"), "2,0.1,9,0,9,0,0\n");
+
         var log = new StringWriter();
         var resumed = TrainFixtures.Train(TrainFixtures.Tiny(data, tmp.Sub("cut")) with { Resume = true, Workers = 1 }, log);
         Assert.Contains("resuming se_resnet20 from epoch 1 (step 4)", log.ToString());
