@@ -44,7 +44,7 @@ public sealed class Trainer
         var norm = DatasetCatalog.NormalizationFor(_o.Dataset, train.Channels);
         int inputSize = _o.InputSize ?? (train.Height > 0 ? train.Height : 224);
         var trainTransform = ImageTransform.Create(_o.EffectiveAugment, train, norm, inputSize);
-        var testTransform = ImageTransform.Create(_o.Dataset == "folder" ? "eval" : "none", test, norm, inputSize);
+        var testTransform = ImageTransform.Create(_o.Dataset.Equals("folder", StringComparison.OrdinalIgnoreCase) ? "eval" : "none", test, norm, inputSize);
         using var trainLoader = new DataLoader(train, trainTransform, new DataLoaderOptions
         {
             BatchSize = _o.BatchSize, Shuffle = true, DropLast = false, Workers = _o.Workers, Seed = _o.Seed, Limit = _o.LimitTrain,

@@ -178,7 +178,7 @@ public class CliTests
     {
         using var tmp = new TempFolder();
         string root = tmp.Sub("images");
-        // Two classes, red-ish and blue-ish, 12 train and 4 val images each, of varying sizes.
+        // Two classes, red and blue with a pattern, 12 train and 4 val images each, of varying sizes.
         for (int c = 0; c < 2; c++)
             foreach (var (split, n) in new[] { ("train", 12), ("val", 4) })
             {
@@ -187,10 +187,18 @@ public class CliTests
                 for (int i = 0; i < n; i++)
                 {
                     using var img = new Image<Rgb24>(20 + i, 18 + 2 * i);
-                    var colour = c == 0 ? new Rgb24((byte)(200 + i), 30, 40) : new Rgb24(30, 40, (byte)(200 + i));
                     img.ProcessPixelRows(a =>
                     {
-                        for (int y = 0; y < a.Height; y++) a.GetRowSpan(y).Fill(colour);
+                        // A strong colour plus a pattern in x and y, so resize and centre crop give different pixels.
+                        for (int y = 0; y < a.Height; y++)
+                        {
+                            var row = a.GetRowSpan(y);
+                            for (int x = 0; x < row.Length; x++)
+                            {
+                                byte pattern = (byte)((x * 37 + y * 23 + i * 5) % 256);
+                                row[x] = c == 0 ? new Rgb24(220, pattern, 40) : new Rgb24(40, pattern, 220);
+                            }
+                        }
                     });
                     img.SaveAsPng(Path.Combine(dir, $"{i}.png"));
                 }
@@ -201,9 +209,12 @@ public class CliTests
         Assert.Contains("24 train / 8 test images", r.Out);
         Assert.Equal(2, File.ReadAllLines(tmp.Sub("out/metrics.csv")).Length);
 
-        var eval = Se("eval", "--dataset", "folder", "--data", root, "--input", "16", "--checkpoint", tmp.Sub("out/last.safetensors"), "--threads", "1", "--json");
+        var eval = Se("eval", "--dataset", "Folder", "--data", root, "--input", "16", "--checkpoint", tmp.Sub("out/last.safetensors"), "--threads", "1", "--json");
         Assert.True(eval.Code == 0, eval.Err);
         using var doc = JsonDocument.Parse(eval.Out);
         Assert.Equal(8, doc.RootElement.GetProperty("count").GetInt32());
+        // The same eval pipeline (resize + centre crop) as the trainer's, whatever the case of the dataset name.
+        double trainerLoss = double.Parse(File.ReadAllLines(tmp.Sub("out/metrics.csv"))[1].Split(',')[4], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(trainerLoss, doc.RootElement.GetProperty("loss").GetDouble(), 1e-4);
     }
 }
