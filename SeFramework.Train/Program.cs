@@ -2,4 +2,4 @@
 // ("se: error: ...") and exit with code 2; nothing prints a stack trace for a bad option or a missing file.
 using SeFramework.Train.Cli;
 
-return Commands.Build().Parse(args).Invoke();
+return Commands.Run(args);

@@ -22,6 +22,17 @@ public static class Commands
         return root;
     }
 
+    /// <summary>Parses and runs a command line; a parse error (unknown option, bad value, missing argument) prints
+    /// one "se: error:" line and returns 2 like every other user error, instead of the help text.</summary>
+    public static int Run(string[] args)
+    {
+        var result = Build().Parse(args);
+        if (result.Errors.Count == 0) return result.Invoke();
+        string command = result.CommandResult.Command is RootCommand ? "se" : "se " + result.CommandResult.Command.Name;
+        Console.Error.WriteLine($"se: error: {OneLine(string.Join("; ", result.Errors.Select(e => e.Message)))} (see `{command} --help`)");
+        return 2;
+    }
+
     private static Option<T> Opt<T>(string name, string description, T defaultValue) =>
         new(name) { Description = description, DefaultValueFactory = _ => defaultValue };
 
@@ -36,10 +47,14 @@ public static class Commands
         }
         catch (Exception ex) when (IsUserError(ex))
         {
-            Console.Error.WriteLine($"se: error: {ex.Message}");
+            Console.Error.WriteLine($"se: error: {OneLine(ex.Message)}");
             return 2;
         }
     }
+
+    /// <summary>A multi-line message (e.g. the places a dataset was looked for) joined into one line.</summary>
+    internal static string OneLine(string message) =>
+        string.Join(' ', message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
     internal static bool IsUserError(Exception ex) => ex is ArgumentException or FileNotFoundException or DirectoryNotFoundException
         or InvalidDataException or FormatException or StateDictException or DatasetNotFoundException or TrainingDivergedException
@@ -64,7 +79,7 @@ public static class Commands
         var stepSize = Opt("--step-size", "epochs between lr drops for --schedule step", d.StepSize);
         var warmup = Opt("--warmup-epochs", "linear warmup length in epochs", d.WarmupEpochs);
         var smoothing = Opt("--label-smoothing", "label smoothing epsilon", d.LabelSmoothing);
-        var augment = Opt("--augment", "none | cifar | senet", d.Augment);
+        var augment = OptNull<string>("--augment", "none | cifar | senet (default: cifar; senet for --dataset folder)");
         var seed = Opt("--seed", "random seed (same seed + threads → same run)", d.Seed);
         var threads = Opt("--threads", "CPU threads", d.Threads);
         var device = Opt("--device", "cpu | cuda", d.Device);
@@ -90,7 +105,7 @@ public static class Commands
                 BatchSize = r.GetValue(batch), Lr = r.GetValue(lr), Momentum = r.GetValue(momentum), Nesterov = r.GetValue(nesterov),
                 WeightDecay = r.GetValue(wd), NoWdOnBnBias = r.GetValue(noWdBn), Schedule = r.GetValue(schedule)!,
                 Milestones = r.GetValue(milestones) ?? Array.Empty<int>(), Gamma = r.GetValue(gamma), StepSize = r.GetValue(stepSize),
-                WarmupEpochs = r.GetValue(warmup), LabelSmoothing = r.GetValue(smoothing), Augment = r.GetValue(augment)!, Seed = r.GetValue(seed),
+                WarmupEpochs = r.GetValue(warmup), LabelSmoothing = r.GetValue(smoothing), Augment = r.GetValue(augment), Seed = r.GetValue(seed),
                 Threads = r.GetValue(threads), Device = r.GetValue(device)!, Out = r.GetValue(outDir)!, Resume = r.GetValue(resume),
                 LimitTrain = lt is 0 ? null : lt, LimitTest = r.GetValue(limitTest), Workers = r.GetValue(workers), Reduction = r.GetValue(reduction),
                 InputSize = r.GetValue(input), Strict = r.GetValue(strict),
@@ -132,7 +147,7 @@ public static class Commands
             var test = DatasetCatalog.Open(r.GetValue(dataset)!, r.GetValue(data), train: false);
             var norm = DatasetCatalog.NormalizationFor(r.GetValue(dataset)!, test.Channels);
             int size = r.GetValue(input) ?? (test.Height > 0 ? test.Height : 224);
-            var transform = ImageTransform.Create(r.GetValue(dataset) == "folder" ? "eval" : "none", test, norm, size);
+            var transform = ImageTransform.Create(string.Equals(r.GetValue(dataset), "folder", StringComparison.OrdinalIgnoreCase) ? "eval" : "none", test, norm, size);
             using var loader = new DataLoader(test, transform, new DataLoaderOptions { BatchSize = r.GetValue(batch), Shuffle = false, Workers = 1, Limit = r.GetValue(limit) });
             var net = ModelRegistry.Create(name, new ModelOptions { NumClasses = test.NumClasses, InChannels = test.Channels, Reduction = r.GetValue(reduction) });
             Checkpoint.Load(r.GetValue(checkpoint)!, net, null);

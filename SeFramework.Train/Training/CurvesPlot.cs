@@ -25,8 +25,18 @@ public static class CurvesPlot
         acc.Add.Scatter(x, rows.Select(r => r.TestTop5 * 100).ToArray()).LegendText = "test top-5";
         acc.XLabel("epoch");
         acc.ShowLegend();
-        var tmp = path + ".tmp.png";
-        multi.SavePng(tmp, 800, 900);
-        File.Move(tmp, path, overwrite: true);
+        // ScottPlot writes to a path, so AtomicFile's stream does not fit: same scheme by hand (temp beside, then rename).
+        var full = Path.GetFullPath(path);
+        var tmp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}.png");
+        try
+        {
+            multi.SavePng(tmp, 800, 900);
+            File.Move(tmp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { }
+            throw;
+        }
     }
 }

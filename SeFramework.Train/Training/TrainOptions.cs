@@ -19,7 +19,8 @@ public sealed record TrainOptions
     public int StepSize { get; init; } = 30;
     public double WarmupEpochs { get; init; }
     public double LabelSmoothing { get; init; }
-    public string Augment { get; init; } = "cifar";
+    /// <summary>none | cifar | senet; null picks the dataset's usual one: senet for image folders, cifar otherwise.</summary>
+    public string? Augment { get; init; }
     public ulong Seed { get; init; } = 42;
     public int Threads { get; init; } = Environment.ProcessorCount;
     public string Device { get; init; } = "cpu";
@@ -35,6 +36,9 @@ public sealed record TrainOptions
     /// <summary>Stop after this many optimizer steps in total (for tests that interrupt a run); null runs to the end.</summary>
     public long? StopAfterSteps { get; init; }
 
+    /// <summary>The augmentation actually used: <see cref="Augment"/>, or the dataset's usual one when it is null.</summary>
+    public string EffectiveAugment => Augment ?? (Dataset.Equals("folder", StringComparison.OrdinalIgnoreCase) ? "senet" : "cifar");
+
     public void Validate()
     {
         if (Epochs < 1) throw new ArgumentException($"--epochs must be ≥ 1, not {Epochs}");
@@ -49,7 +53,6 @@ public sealed record TrainOptions
         if (Workers < 0) throw new ArgumentException($"--workers must be ≥ 0, not {Workers}");
         if (LimitTrain is < 1) throw new ArgumentException($"--limit-train must be ≥ 1, not {LimitTrain}");
         if (LimitTest is < 1) throw new ArgumentException($"--limit-test must be ≥ 1, not {LimitTest}");
-        LrSchedule.ParseKind(Schedule);
-        if (Schedule == "multistep" && Milestones.Length == 0) throw new ArgumentException("--schedule multistep needs --milestones, e.g. --milestones 15 25");
+        if (LrSchedule.ParseKind(Schedule) == ScheduleKind.MultiStep && Milestones.Length == 0) throw new ArgumentException("--schedule multistep needs --milestones, e.g. --milestones 15 25");
     }
 }

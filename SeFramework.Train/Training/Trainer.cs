@@ -43,8 +43,8 @@ public sealed class Trainer
         var test = DatasetCatalog.Open(_o.Dataset, _o.Data, train: false, _o.Strict, _log);
         var norm = DatasetCatalog.NormalizationFor(_o.Dataset, train.Channels);
         int inputSize = _o.InputSize ?? (train.Height > 0 ? train.Height : 224);
-        var trainTransform = ImageTransform.Create(_o.Augment, train, norm, inputSize);
-        var testTransform = ImageTransform.Create(_o.Dataset == "folder" ? "eval" : "none", test, norm, inputSize);
+        var trainTransform = ImageTransform.Create(_o.EffectiveAugment, train, norm, inputSize);
+        var testTransform = ImageTransform.Create(_o.Dataset.Equals("folder", StringComparison.OrdinalIgnoreCase) ? "eval" : "none", test, norm, inputSize);
         using var trainLoader = new DataLoader(train, trainTransform, new DataLoaderOptions
         {
             BatchSize = _o.BatchSize, Shuffle = true, DropLast = false, Workers = _o.Workers, Seed = _o.Seed, Limit = _o.LimitTrain,
@@ -140,6 +140,13 @@ public sealed class Trainer
             }
             double trainSeconds = sw.Elapsed.TotalSeconds;
             var eval = Evaluator.Evaluate(model, testLoader, train.NumClasses, device);
+            // A finite training loss does not prove finite weights (batch norm hides huge activations in training mode):
+            // check the state and the test loss before this epoch may overwrite the last good checkpoint.
+            string? broken = FirstNonFinite(model);
+            if (broken != null || (eval.Count > 0 && !double.IsFinite(eval.Loss)))
+                throw new TrainingDivergedException($"the model diverged during epoch {epoch + 1} (by step {step}): " +
+                                                    (broken != null ? $"{broken} is not finite" : $"test loss became {eval.Loss}") +
+                                                    $"; the last good checkpoint is {LastCheckpoint(_o.Out)}. Lower --lr or add --warmup-epochs.");
             var row = new EpochMetrics(epoch + 1, lr, lossSum / Math.Max(1, seen), (double)correct / Math.Max(1, seen), eval.Loss, eval.Top1, eval.Top5,
                 seen / trainSeconds, sw.Elapsed.TotalSeconds);
             rows.Add(row);
@@ -149,9 +156,11 @@ public sealed class Trainer
             bool isBest = eval.Top1 > bestTop1;
             if (isBest) bestTop1 = eval.Top1;
             var trainState = new TrainState(epoch + 1, step, bestTop1, Rng.Default.GetState(), settings);
+            // Metrics first: a kill before the checkpoint leaves an extra row, which --resume drops (it reads rows up to
+            // the checkpoint's epoch); the other order could lose this epoch's row for good.
+            MetricsFiles.Write(_o.Out, rows);
             if (isBest) Checkpoint.Save(BestCheckpoint(_o.Out), model, optimizer, trainState);
             Checkpoint.Save(LastCheckpoint(_o.Out), model, optimizer, trainState);
-            MetricsFiles.Write(_o.Out, rows);
             TryPlot(rows);
         }
         if (rows.Count > 0) _log.WriteLine($"final test top-1 {rows[^1].TestTop1 * 100:F2}% (best {bestTop1 * 100:F2}%), top-5 {rows[^1].TestTop5 * 100:F2}%");
@@ -168,6 +177,17 @@ public sealed class Trainer
         {
             _log.WriteLine($"warning: could not draw curves.png ({ex.GetBaseException().Message}); metrics.csv has the numbers");
         }
+    }
+
+    /// <summary>The name of the first parameter or buffer holding a NaN or infinity, or null when all are finite.</summary>
+    internal static string? FirstNonFinite(Module model)
+    {
+        foreach (var (name, t) in model.StateDict())
+        {
+            foreach (float v in t.ToFloatArray())
+                if (!float.IsFinite(v)) return name;
+        }
+        return null;
     }
 
     private static int CountCorrect(Tensor logits, int[] labels)
