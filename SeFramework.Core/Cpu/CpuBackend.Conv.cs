@@ -26,18 +26,21 @@ internal sealed unsafe partial class CpuBackend
 
     public void Conv2dForward(Tensor x, Tensor weight, Tensor? bias, Tensor y, in Conv2dGeometry g)
     {
+        using var _profile = CpuProfiler.Op("Conv2dForward");
         if (x.DType == DType.Float32) ConvForward<float>((nint)x.Pointer<float>(), (nint)weight.Pointer<float>(), bias == null ? 0 : (nint)bias.Pointer<float>(), (nint)y.Pointer<float>(), g);
         else ConvForward<double>((nint)x.Pointer<double>(), (nint)weight.Pointer<double>(), bias == null ? 0 : (nint)bias.Pointer<double>(), (nint)y.Pointer<double>(), g);
     }
 
     public void Conv2dBackwardData(Tensor dy, Tensor weight, Tensor dx, in Conv2dGeometry g)
     {
+        using var _profile = CpuProfiler.Op("Conv2dBackwardData");
         if (dy.DType == DType.Float32) ConvBackwardData<float>((nint)dy.Pointer<float>(), (nint)weight.Pointer<float>(), (nint)dx.Pointer<float>(), g);
         else ConvBackwardData<double>((nint)dy.Pointer<double>(), (nint)weight.Pointer<double>(), (nint)dx.Pointer<double>(), g);
     }
 
     public void Conv2dBackwardFilter(Tensor x, Tensor dy, Tensor? dweight, Tensor? dbias, in Conv2dGeometry g)
     {
+        using var _profile = CpuProfiler.Op("Conv2dBackwardFilter");
         if (x.DType == DType.Float32)
         {
             if (dweight != null) ConvBackwardFilter<float>((nint)x.Pointer<float>(), (nint)dy.Pointer<float>(), (nint)dweight.Pointer<float>(), g);
