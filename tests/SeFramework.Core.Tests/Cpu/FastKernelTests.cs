@@ -27,6 +27,7 @@ public sealed unsafe class FastKernelTests
     [InlineData(200_003)] // several parallel blocks and a ragged last block
     public void Unary_maps_equal_the_scalar_loops_bit_for_bit(int n)
     {
+        using var scope = TensorScope.Begin(); // frees every tensor at the end (memory tests run beside this class)
         var x = RandomFloats(n, 1);
         x[0] = -0f;
         if (n > 2) x[2] = float.NaN;
@@ -78,6 +79,7 @@ public sealed unsafe class FastKernelTests
     [InlineData(new[] { 2, 3, 1, 1 }, new[] { 2, 3, 1, 1 })]
     public void Binary_ops_equal_the_elementwise_definition(int[] aShape, int[] bShape)
     {
+        using var scope = TensorScope.Begin(); // frees every tensor at the end (memory tests run beside this class)
         var a = Tensor.RandN(aShape, new Rng(3));
         var b = Tensor.RandU(bShape, new Rng(4), DType.Float32, 0.5, 2);
         var shape = Tensor.BroadcastShape(a, b, "test");
@@ -110,6 +112,7 @@ public sealed unsafe class FastKernelTests
     [MemberData(nameof(ConvShapes))]
     public void Im2col_and_col2im_equal_the_reference_loops(int c, int h, int w, int r, int stride, int padding, int dilation, int groups)
     {
+        using var scope = TensorScope.Begin(); // frees every tensor at the end (memory tests run beside this class)
         int p = Conv2dGeometry.OutputSize(h, r, stride, padding, dilation), q = Conv2dGeometry.OutputSize(w, r, stride, padding, dilation);
         var g = new Conv2dGeometry(1, c, h, w, groups, r, r, p, q, stride, padding, dilation, groups);
         var x = RandomFloats(c * h * w, 5);
@@ -145,6 +148,7 @@ public sealed unsafe class FastKernelTests
     [InlineData(16, 40, 8, 8)]    // planes in parallel
     public void Gap_and_axpy_match_the_reference(int n, int c, int h, int w)
     {
+        using var scope = TensorScope.Begin(); // frees every tensor at the end (memory tests run beside this class)
         var x = Tensor.RandN(new[] { n, c, h, w }, new Rng(7));
         var y = Tensor.RandN(new[] { n, c, h, w }, new Rng(8));
         var a = Tensor.RandN(new[] { n, c }, new Rng(9));
@@ -183,6 +187,7 @@ public sealed unsafe class FastKernelTests
     [Fact]
     public void Batch_norm_stats_stay_accurate_for_a_large_offset()
     {
+        using var scope = TensorScope.Begin(); // frees every tensor at the end (memory tests run beside this class)
         // x = 1000 + small noise: a naive one-pass E[x²] − E[x]² in float would lose the variance entirely.
         int n = 4, c = 3, l = 37;
         var x = Tensor.RandN(new[] { n, c, l }, new Rng(11)) * 0.01 + 1000.0;
@@ -207,6 +212,7 @@ public sealed unsafe class FastKernelTests
     [Fact]
     public void Kernels_are_bit_identical_across_runs_at_a_fixed_thread_count()
     {
+        using var scope = TensorScope.Begin(); // frees every tensor at the end (memory tests run beside this class)
         int saved = CpuParallel.MaxThreads;
         try
         {
