@@ -77,7 +77,7 @@ public static class CpuProfiler
         double total = rows.Sum(r => r.Ms);
         double wall = (Stopwatch.GetTimestamp() - s_start) * 1000.0 / Stopwatch.Frequency;
         var sb = new System.Text.StringBuilder();
-        sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"SE_PROFILE: CPU backend ops, {total:F0} ms in kernels of {wall:F0} ms wall, {GC.CollectionCount(0)} gen0 / {GC.CollectionCount(2)} gen2 GCs"));
+        sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"SE_PROFILE: CPU backend ops, {total:F0} ms in kernels of {wall:F0} ms wall, {GC.CollectionCount(0)} gen0 / {GC.CollectionCount(2)} gen2 GCs, tensor memory peak {MemoryStats.PeakBytes / 1048576.0:F0} MiB live, {CpuAllocator.CachedBytes / 1048576.0:F0} MiB cached at exit"));
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{"op",-32} {"ms",10} {"calls",8} {"%",6}"));
         foreach (var (op, ms, calls) in rows)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{op,-32} {ms,10:F1} {calls,8} {100 * ms / Math.Max(total, 1e-9),6:F1}"));
