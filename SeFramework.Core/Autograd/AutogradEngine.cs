@@ -28,7 +28,28 @@ internal static class AutogradEngine
 
         var order = TopologicalOrder(root.GradFn);
         var pending = new Dictionary<GradNode, Tensor>(ReferenceEqualityComparer.Instance);
+        // Gradient buffers are freed as soon as the last pending use of their storage is consumed (PyTorch frees them by
+        // refcount), so a backward pass holds only the gradients in flight instead of every one until the step ends.
+        // Counts are per storage (a gradient may be a view of another); the root gradient is never freed here.
+        var holds = new Dictionary<Storage, int>(ReferenceEqualityComparer.Instance);
+        var rootStorage = gradient.Storage;
+        var temporaries = new List<Tensor>();
+        void Hold(Tensor t) => holds[t.Storage] = holds.GetValueOrDefault(t.Storage) + 1;
+        void Free(Tensor t)
+        {
+            if (!ReferenceEquals(t.Storage, rootStorage) && !holds.ContainsKey(t.Storage)) t.Storage.Dispose();
+        }
+        void Drop(Tensor t)
+        {
+            if (holds.TryGetValue(t.Storage, out int n) && n > 1) holds[t.Storage] = n - 1;
+            else
+            {
+                holds.Remove(t.Storage);
+                Free(t);
+            }
+        }
         pending[root.GradFn] = gradient;
+        Hold(gradient);
         foreach (var node in order)
         {
             if (!pending.Remove(node, out var gradOut)) continue;
@@ -37,6 +58,7 @@ internal static class AutogradEngine
             if (grads.Length != inputs.Length)
                 throw new InvalidOperationException($"backward of '{node.Name}' returned {grads.Length} gradients for {inputs.Length} inputs");
             node.Release();
+            temporaries.Clear();
             for (int i = 0; i < inputs.Length; i++)
             {
                 var input = inputs[i];
@@ -46,13 +68,28 @@ internal static class AutogradEngine
                     throw new InvalidOperationException($"backward of '{node.Name}' produced a gradient of shape {g.Layout} for input {i} of shape {input.Layout}");
                 if (input.GradFn != null)
                 {
-                    pending[input.GradFn] = pending.TryGetValue(input.GradFn, out var acc) ? acc.Add(g) : g;
+                    if (pending.TryGetValue(input.GradFn, out var acc))
+                    {
+                        var sum = acc.Add(g);
+                        pending[input.GradFn] = sum;
+                        Hold(sum);
+                        Drop(acc);
+                        temporaries.Add(g);
+                    }
+                    else
+                    {
+                        pending[input.GradFn] = g;
+                        Hold(g);
+                    }
                 }
-                else if (input.RequiresGrad)
+                else
                 {
-                    AccumulateLeaf(input, g);
+                    if (input.RequiresGrad) AccumulateLeaf(input, g);
+                    temporaries.Add(g);
                 }
             }
+            Drop(gradOut);
+            foreach (var t in temporaries) Free(t);
         }
     }
 

@@ -26,18 +26,21 @@ internal sealed unsafe partial class CpuBackend
 
     public void Conv2dForward(Tensor x, Tensor weight, Tensor? bias, Tensor y, in Conv2dGeometry g)
     {
+        using var _profile = CpuProfiler.Op("Conv2dForward");
         if (x.DType == DType.Float32) ConvForward<float>((nint)x.Pointer<float>(), (nint)weight.Pointer<float>(), bias == null ? 0 : (nint)bias.Pointer<float>(), (nint)y.Pointer<float>(), g);
         else ConvForward<double>((nint)x.Pointer<double>(), (nint)weight.Pointer<double>(), bias == null ? 0 : (nint)bias.Pointer<double>(), (nint)y.Pointer<double>(), g);
     }
 
     public void Conv2dBackwardData(Tensor dy, Tensor weight, Tensor dx, in Conv2dGeometry g)
     {
+        using var _profile = CpuProfiler.Op("Conv2dBackwardData");
         if (dy.DType == DType.Float32) ConvBackwardData<float>((nint)dy.Pointer<float>(), (nint)weight.Pointer<float>(), (nint)dx.Pointer<float>(), g);
         else ConvBackwardData<double>((nint)dy.Pointer<double>(), (nint)weight.Pointer<double>(), (nint)dx.Pointer<double>(), g);
     }
 
     public void Conv2dBackwardFilter(Tensor x, Tensor dy, Tensor? dweight, Tensor? dbias, in Conv2dGeometry g)
     {
+        using var _profile = CpuProfiler.Op("Conv2dBackwardFilter");
         if (x.DType == DType.Float32)
         {
             if (dweight != null) ConvBackwardFilter<float>((nint)x.Pointer<float>(), (nint)dy.Pointer<float>(), (nint)dweight.Pointer<float>(), g);
@@ -63,7 +66,12 @@ internal sealed unsafe partial class CpuBackend
             T* col = g.IsPointwise ? x : (T*)CpuAllocator.Rent(colSize * sizeof(T), zero: false);
             try
             {
-                if (!g.IsPointwise) Im2Col(x, col, g);
+                if (!g.IsPointwise)
+                {
+                    using var _p1 = CpuProfiler.Op("Conv.Im2Col");
+                    Im2Col(x, col, g);
+                }
+                using var _p2 = CpuProfiler.Op("Conv.FwdGemm");
                 GemmBatched(false, false, g.KPerGroup, (int)pq, g.ColRows,
                     (T*)wAddr, g.ColRows, (long)g.KPerGroup * g.ColRows,
                     col, (int)pq, g.ColRows * pq,
@@ -99,10 +107,12 @@ internal sealed unsafe partial class CpuBackend
             T* dcol = g.IsPointwise ? dx : (T*)CpuAllocator.Rent(colSize * sizeof(T), zero: false);
             try
             {
+                using (CpuProfiler.Op("Conv.DataGemm"))
                 GemmBatched(true, false, g.ColRows, (int)pq, g.KPerGroup,
                     (T*)wAddr, g.ColRows, (long)g.KPerGroup * g.ColRows,
                     dy, (int)pq, g.KPerGroup * pq,
                     0, dcol, (int)pq, g.ColRows * pq, g.Groups);
+                using var _p3 = CpuProfiler.Op("Conv.Col2Im");
                 if (!g.IsPointwise) Col2Im(dcol, dx, g);
             }
             finally
@@ -137,9 +147,11 @@ internal sealed unsafe partial class CpuBackend
                     T* src = x;
                     if (!g.IsPointwise)
                     {
+                        using var _p4 = CpuProfiler.Op("Conv.Im2Col(filter)");
                         Im2Col(x, col, g);
                         src = col;
                     }
+                    using var _p5 = CpuProfiler.Op("Conv.FilterGemm");
                     GemmBatched(false, true, g.KPerGroup, g.ColRows, (int)pq,
                         (T*)dyAddr + n * g.K * pq, (int)pq, g.KPerGroup * pq,
                         src, (int)pq, g.ColRows * pq,
@@ -176,9 +188,86 @@ internal sealed unsafe partial class CpuBackend
         }
     }
 
+    /// <summary>Output columns q whose input column q·stride + offset lies in [0, w): [q0, q1).</summary>
+    private static (int Q0, int Q1) ValidRange(int q, int stride, int offset, int w)
+    {
+        // q·stride + offset >= 0  <=>  q >= ceil(-offset / stride);  q·stride + offset < w  <=>  q <= floor((w - 1 - offset) / stride)
+        int q0 = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+        int q1 = w - 1 - offset < 0 ? 0 : (w - 1 - offset) / stride + 1;
+        q0 = Math.Min(q0, q);
+        q1 = Math.Clamp(q1, q0, q);
+        return (q0, q1);
+    }
+
+    // x: (C, H, W) of one image -> col: (C·R·S, P·Q), as Im2ColReference: per kernel tap, the valid column range is
+    // found once; padding columns are zeroed and the interior copied (stride 1: a block copy; else a strided gather).
+    private static void Im2Col<T>(T* x, T* col, in Conv2dGeometry g) where T : unmanaged, INumberBase<T>
+    {
+        int pq = g.P * g.Q, hw = g.H * g.W;
+        for (int c = 0; c < g.C; c++)
+        {
+            T* plane = x + (long)c * hw;
+            for (int r = 0; r < g.R; r++)
+            {
+                int dh = r * g.Dilation - g.Padding;
+                var (p0, p1) = ValidRange(g.P, g.Stride, dh, g.H);
+                for (int s = 0; s < g.S; s++)
+                {
+                    T* dst = col + ((long)(c * g.R + r) * g.S + s) * pq;
+                    int dw = s * g.Dilation - g.Padding;
+                    var (q0, q1) = ValidRange(g.Q, g.Stride, dw, g.W);
+                    if (p0 > 0) new Span<T>(dst, p0 * g.Q).Clear();
+                    if (p1 < g.P) new Span<T>(dst + p1 * g.Q, (g.P - p1) * g.Q).Clear();
+                    int len = q1 - q0;
+                    for (int p = p0; p < p1; p++)
+                    {
+                        T* o = dst + p * g.Q;
+                        T* src = plane + (p * g.Stride + dh) * g.W + dw;
+                        for (int q = 0; q < q0; q++) o[q] = T.Zero;
+                        if (g.Stride == 1) Buffer.MemoryCopy(src + q0, o + q0, len * sizeof(T), len * sizeof(T));
+                        else if (g.Stride == 2) for (int q = q0; q < q1; q++) o[q] = src[2 * q];
+                        else for (int q = q0; q < q1; q++) o[q] = src[q * g.Stride];
+                        for (int q = q1; q < g.Q; q++) o[q] = T.Zero;
+                    }
+                }
+            }
+        }
+    }
+
+    // col: (C·R·S, P·Q) -> dx: (C, H, W) of one image (overwritten), as Col2ImReference: per tap and output row, the
+    // valid columns are added back to the input row in one vector pass (stride 1) or a strided scatter.
+    private static void Col2Im<T>(T* col, T* dx, in Conv2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int pq = g.P * g.Q, hw = g.H * g.W;
+        new Span<T>(dx, checked(g.C * hw)).Clear();
+        for (int c = 0; c < g.C; c++)
+        {
+            T* plane = dx + (long)c * hw;
+            for (int r = 0; r < g.R; r++)
+            {
+                int dh = r * g.Dilation - g.Padding;
+                var (p0, p1) = ValidRange(g.P, g.Stride, dh, g.H);
+                for (int s = 0; s < g.S; s++)
+                {
+                    T* src = col + ((long)(c * g.R + r) * g.S + s) * pq;
+                    int dw = s * g.Dilation - g.Padding;
+                    var (q0, q1) = ValidRange(g.Q, g.Stride, dw, g.W);
+                    for (int p = p0; p < p1; p++)
+                    {
+                        T* row = src + p * g.Q;
+                        T* dst = plane + (p * g.Stride + dh) * g.W + dw;
+                        if (g.Stride == 1) SimdKernels.Zip<T, AddFn<T>>(dst + q0, row + q0, dst + q0, q1 - q0);
+                        else for (int q = q0; q < q1; q++) dst[q * g.Stride] += row[q];
+                    }
+                }
+            }
+        }
+    }
+
+    // The plain loops Im2Col and Col2Im are tested against.
     // x: (C, H, W) of one image -> col: (C·R·S, P·Q); row (c, r, s) holds the input pixel each output position sees
     // through kernel tap (r, s), zero where that falls in the padding.
-    private static void Im2Col<T>(T* x, T* col, in Conv2dGeometry g) where T : unmanaged, INumberBase<T>
+    internal static void Im2ColReference<T>(T* x, T* col, in Conv2dGeometry g) where T : unmanaged, INumberBase<T>
     {
         int pq = g.P * g.Q;
         for (int c = 0; c < g.C; c++)
@@ -222,7 +311,7 @@ internal sealed unsafe partial class CpuBackend
 
     // col: (C·R·S, P·Q) -> dx: (C, H, W) of one image (overwritten): each column entry is added back to the pixel
     // Im2Col read it from.
-    private static void Col2Im<T>(T* col, T* dx, in Conv2dGeometry g) where T : unmanaged, INumberBase<T>
+    internal static void Col2ImReference<T>(T* col, T* dx, in Conv2dGeometry g) where T : unmanaged, INumberBase<T>
     {
         int pq = g.P * g.Q;
         new Span<T>(dx, checked(g.C * g.H * g.W)).Clear();
@@ -260,4 +349,12 @@ internal sealed unsafe partial class CpuBackend
         else
             Gemm.DgemmStridedBatched(transA, transB, m, n, k, 1.0, (double*)a, lda, strideA, (double*)b, ldb, strideB, beta, (double*)c, ldc, strideC, batch);
     }
+}
+
+internal sealed unsafe partial class CpuBackend
+{
+    // Entry points for the fast-vs-reference tests of the private im2col / col2im kernels.
+    internal static void Im2ColForTests(float* x, float* col, in Conv2dGeometry g) => Im2Col(x, col, g);
+
+    internal static void Col2ImForTests(float* col, float* dx, in Conv2dGeometry g) => Col2Im(col, dx, g);
 }

@@ -7,6 +7,7 @@ internal sealed unsafe partial class CpuBackend
 {
     public void SoftmaxRows(Tensor x, Tensor y, bool log)
     {
+        using var _profile = CpuProfiler.Op("SoftmaxRows");
         int cols = x.Size(-1);
         if (x.DType == DType.Float32) SoftmaxKernel(x.Span<float>(), y.Span<float>(), cols, log);
         else SoftmaxKernel(x.Span<double>(), y.Span<double>(), cols, log);
@@ -35,6 +36,7 @@ internal sealed unsafe partial class CpuBackend
 
     public void SoftmaxRowsBackward(Tensor y, Tensor dy, Tensor dx, bool log)
     {
+        using var _profile = CpuProfiler.Op("SoftmaxRowsBackward");
         int cols = y.Size(-1);
         if (y.DType == DType.Float32) SoftmaxBackwardKernel(y.Span<float>(), dy.Span<float>(), dx.Span<float>(), cols, log);
         else SoftmaxBackwardKernel(y.Span<double>(), dy.Span<double>(), dx.Span<double>(), cols, log);
@@ -64,6 +66,7 @@ internal sealed unsafe partial class CpuBackend
 
     public void SoftmaxCrossEntropy(Tensor logits, int[] targets, double labelSmoothing, Tensor lossPerRow, Tensor probs)
     {
+        using var _profile = CpuProfiler.Op("SoftmaxCrossEntropy");
         if (logits.DType == DType.Float32) CrossEntropyKernel(logits.Span<float>(), targets, labelSmoothing, lossPerRow.Span<float>(), probs.Span<float>(), logits.Size(1));
         else CrossEntropyKernel(logits.Span<double>(), targets, labelSmoothing, lossPerRow.Span<double>(), probs.Span<double>(), logits.Size(1));
     }
@@ -94,6 +97,7 @@ internal sealed unsafe partial class CpuBackend
 
     public void SoftmaxCrossEntropyBackward(Tensor probs, int[] targets, double labelSmoothing, Tensor dLossPerRow, Tensor dLogits)
     {
+        using var _profile = CpuProfiler.Op("SoftmaxCrossEntropyBackward");
         if (probs.DType == DType.Float32) CrossEntropyBackwardKernel(probs.Span<float>(), targets, labelSmoothing, dLossPerRow.Span<float>(), dLogits.Span<float>(), probs.Size(1));
         else CrossEntropyBackwardKernel(probs.Span<double>(), targets, labelSmoothing, dLossPerRow.Span<double>(), dLogits.Span<double>(), probs.Size(1));
     }
@@ -113,6 +117,7 @@ internal sealed unsafe partial class CpuBackend
 
     public void SgdUpdate(Tensor param, Tensor grad, Tensor? momentumBuffer, bool firstStep, double lr, double momentum, double dampening, double weightDecay, bool nesterov)
     {
+        using var _profile = CpuProfiler.Op("SgdUpdate");
         if (param.DType == DType.Float32)
             SgdKernel(param.Span<float>(), grad.Span<float>(), momentumBuffer == null ? default : momentumBuffer.Span<float>(), momentumBuffer != null, firstStep,
                 (float)lr, (float)momentum, (float)dampening, (float)weightDecay, nesterov);

@@ -12,12 +12,14 @@ internal sealed unsafe partial class CpuBackend
 
     public void Pool2dForward(PoolMode mode, Tensor x, Tensor y, in Pool2dGeometry g)
     {
+        using var _profile = CpuProfiler.Op(CpuProfiler.Enabled ? "Pool2dForward." + mode : null);
         if (x.DType == DType.Float32) PoolForward<float>(mode, (nint)x.Pointer<float>(), (nint)y.Pointer<float>(), g);
         else PoolForward<double>(mode, (nint)x.Pointer<double>(), (nint)y.Pointer<double>(), g);
     }
 
     public void Pool2dBackward(PoolMode mode, Tensor x, Tensor y, Tensor dy, Tensor dx, in Pool2dGeometry g)
     {
+        using var _profile = CpuProfiler.Op(CpuProfiler.Enabled ? "Pool2dBackward." + mode : null);
         if (x.DType == DType.Float32) PoolBackward<float>(mode, (nint)x.Pointer<float>(), (nint)dy.Pointer<float>(), (nint)dx.Pointer<float>(), g);
         else PoolBackward<double>(mode, (nint)x.Pointer<double>(), (nint)dy.Pointer<double>(), (nint)dx.Pointer<double>(), g);
     }
@@ -137,6 +139,7 @@ internal sealed unsafe partial class CpuBackend
     // x: (N, C, H, W) -> y: (N, C, 1, 1), each plane summed in double.
     public void GlobalAvgPool(Tensor x, Tensor y)
     {
+        using var _profile = CpuProfiler.Op("GlobalAvgPool");
         int planes = x.Size(0) * x.Size(1), area = x.Size(2) * x.Size(3);
         if (x.DType == DType.Float32) GapForward<float>((nint)x.Pointer<float>(), (nint)y.Pointer<float>(), planes, area);
         else GapForward<double>((nint)x.Pointer<double>(), (nint)y.Pointer<double>(), planes, area);
@@ -145,24 +148,13 @@ internal sealed unsafe partial class CpuBackend
     private static void GapForward<T>(nint xAddr, nint yAddr, int planes, int area) where T : unmanaged, IFloatingPointIeee754<T>
     {
         double inv = 1.0 / area;
-        ForEachItem(planes, area, i =>
-        {
-            T* x = (T*)xAddr + (long)i * area;
-            double s0 = 0, s1 = 0;
-            int j = 0;
-            for (; j + 1 < area; j += 2)
-            {
-                s0 += double.CreateTruncating(x[j]);
-                s1 += double.CreateTruncating(x[j + 1]);
-            }
-            if (j < area) s0 += double.CreateTruncating(x[j]);
-            ((T*)yAddr)[i] = T.CreateTruncating((s0 + s1) * inv);
-        });
+        ForEachItem(planes, area, i => ((T*)yAddr)[i] = T.CreateTruncating(SimdKernels.Sum((T*)xAddr + (long)i * area, area) * inv));
     }
 
     // dy: (N, C, 1, 1) -> dx: (N, C, H, W)
     public void GlobalAvgPoolBackward(Tensor dy, Tensor dx)
     {
+        using var _profile = CpuProfiler.Op("GlobalAvgPoolBackward");
         int planes = dx.Size(0) * dx.Size(1), area = dx.Size(2) * dx.Size(3);
         if (dx.DType == DType.Float32) GapBackward<float>((nint)dy.Pointer<float>(), (nint)dx.Pointer<float>(), planes, area);
         else GapBackward<double>((nint)dy.Pointer<double>(), (nint)dx.Pointer<double>(), planes, area);
@@ -189,6 +181,7 @@ internal sealed unsafe partial class CpuBackend
     public void BatchNormForwardTraining(Tensor x, Tensor? weight, Tensor? bias, Tensor y, Tensor saveMean, Tensor saveInvStd,
         Tensor? runningMean, Tensor? runningVar, double momentum, double eps)
     {
+        using var _profile = CpuProfiler.Op("BatchNormForwardTraining");
         var dims = BnDims(x);
         if (x.DType == DType.Float32)
             BnForward<float>(true, dims, Addr<float>(x), Addr<float>(weight), Addr<float>(bias), Addr<float>(y), Addr<float>(saveMean), Addr<float>(saveInvStd), Addr<float>(runningMean), Addr<float>(runningVar), momentum, eps);
@@ -199,6 +192,7 @@ internal sealed unsafe partial class CpuBackend
     public void BatchNormForwardInference(Tensor x, Tensor? weight, Tensor? bias, Tensor runningMean, Tensor runningVar, Tensor y,
         Tensor? saveMean, Tensor? saveInvStd, double eps)
     {
+        using var _profile = CpuProfiler.Op("BatchNormForwardInference");
         var dims = BnDims(x);
         if (x.DType == DType.Float32)
             BnForward<float>(false, dims, Addr<float>(x), Addr<float>(weight), Addr<float>(bias), Addr<float>(y), Addr<float>(saveMean), Addr<float>(saveInvStd), Addr<float>(runningMean), Addr<float>(runningVar), 0, eps);
@@ -218,30 +212,24 @@ internal sealed unsafe partial class CpuBackend
             double mean, var;
             if (training)
             {
-                double s = 0;
+                // One pass of sums shifted by the channel's first value (stable: the shift is near the mean).
+                T pivot = x[(long)c * d.L];
+                double s1 = 0, s2 = 0;
                 for (int n = 0; n < d.N; n++)
                 {
-                    T* p = x + ((long)n * d.C + c) * d.L;
-                    for (int i = 0; i < d.L; i++) s += double.CreateTruncating(p[i]);
+                    var (a1, a2) = SimdKernels.ShiftedSums(x + ((long)n * d.C + c) * d.L, d.L, pivot);
+                    s1 += a1;
+                    s2 += a2;
                 }
-                mean = s / m;
-                double sq = 0;
-                for (int n = 0; n < d.N; n++)
-                {
-                    T* p = x + ((long)n * d.C + c) * d.L;
-                    for (int i = 0; i < d.L; i++)
-                    {
-                        double v = double.CreateTruncating(p[i]) - mean;
-                        sq += v * v;
-                    }
-                }
-                var = sq / m;
+                double mShift = s1 / m;
+                mean = double.CreateTruncating(pivot) + mShift;
+                var = Math.Max(0, s2 / m - mShift * mShift);
                 if (rmA != 0)
                 {
                     T* rm = (T*)rmA;
                     T* rv = (T*)rvA;
                     rm[c] = T.CreateTruncating((1 - momentum) * double.CreateTruncating(rm[c]) + momentum * mean);
-                    rv[c] = T.CreateTruncating((1 - momentum) * double.CreateTruncating(rv[c]) + momentum * (sq / (m - 1)));
+                    rv[c] = T.CreateTruncating((1 - momentum) * double.CreateTruncating(rv[c]) + momentum * (var * m / (m - 1)));
                 }
             }
             else
@@ -260,7 +248,7 @@ internal sealed unsafe partial class CpuBackend
                 long at = ((long)n * d.C + c) * d.L;
                 T* p = x + at;
                 T* q = (T*)yA + at;
-                for (int i = 0; i < d.L; i++) q[i] = p[i] * scale + shift;
+                SimdKernels.ScaleShift(p, q, d.L, scale, shift, relu: false);
             }
         });
     }
@@ -268,6 +256,7 @@ internal sealed unsafe partial class CpuBackend
     public void BatchNormBackward(Tensor x, Tensor dy, Tensor? weight, Tensor saveMean, Tensor saveInvStd, bool training,
         Tensor? dx, Tensor? dweight, Tensor? dbias)
     {
+        using var _profile = CpuProfiler.Op("BatchNormBackward");
         var dims = BnDims(x);
         if (x.DType == DType.Float32)
             BnBackward<float>(training, dims, Addr<float>(x), Addr<float>(dy), Addr<float>(weight), Addr<float>(saveMean), Addr<float>(saveInvStd), Addr<float>(dx), Addr<float>(dweight), Addr<float>(dbias));
@@ -285,17 +274,13 @@ internal sealed unsafe partial class CpuBackend
         {
             double mean = double.CreateTruncating(((T*)meanA)[c]), invStd = double.CreateTruncating(((T*)invStdA)[c]);
             double sumDy = 0, sumDyXhat = 0;
+            T meanT = ((T*)meanA)[c];
             for (int n = 0; n < d.N; n++)
             {
                 long at = ((long)n * d.C + c) * d.L;
-                T* x = (T*)xA + at;
-                T* dy = (T*)dyA + at;
-                for (int i = 0; i < d.L; i++)
-                {
-                    double g = double.CreateTruncating(dy[i]);
-                    sumDy += g;
-                    sumDyXhat += g * (double.CreateTruncating(x[i]) - mean);
-                }
+                var (sg, sgx) = SimdKernels.GradSums((T*)dyA + at, (T*)xA + at, d.L, meanT);
+                sumDy += sg;
+                sumDyXhat += sgx;
             }
             sumDyXhat *= invStd;
             if (dwA != 0) ((T*)dwA)[c] = T.CreateTruncating(sumDyXhat);
@@ -313,7 +298,7 @@ internal sealed unsafe partial class CpuBackend
                 T* x = (T*)xA + at;
                 T* dy = (T*)dyA + at;
                 T* dx = (T*)dxA + at;
-                for (int i = 0; i < d.L; i++) dx[i] = kT * dy[i] + aT * x[i] + bT;
+                SimdNn.BnBackwardPass(dy, x, dx, d.L, kT, aT, bT);
             }
         });
     }
@@ -323,6 +308,7 @@ internal sealed unsafe partial class CpuBackend
     // a: (N, C), x, y, output: (N, C, L). One pass: output = a·x + y, then ReLU when relu.
     public void Axpy(Tensor a, Tensor x, Tensor? y, Tensor output, bool relu)
     {
+        using var _profile = CpuProfiler.Op(relu ? "AxpyRelu" : y == null ? "ChannelScale" : "Axpy");
         int planes = x.Size(0) * x.Size(1), area = (int)(x.NumElements / Math.Max(1, planes));
         if (x.DType == DType.Float32) AxpyForward<float>(Addr<float>(a), Addr<float>(x), Addr<float>(y), Addr<float>(output), relu, planes, area);
         else AxpyForward<double>(Addr<double>(a), Addr<double>(x), Addr<double>(y), Addr<double>(output), relu, planes, area);
@@ -332,38 +318,14 @@ internal sealed unsafe partial class CpuBackend
     {
         ForEachItem(planes, area, i =>
         {
-            T s = ((T*)aA)[i];
             long at = (long)i * area;
-            T* x = (T*)xA + at;
-            T* o = (T*)oA + at;
-            if (yA == 0)
-            {
-                if (relu)
-                {
-                    for (int j = 0; j < area; j++)
-                    {
-                        T v = s * x[j];
-                        o[j] = v > T.Zero ? v : T.Zero;
-                    }
-                }
-                else for (int j = 0; j < area; j++) o[j] = s * x[j];
-                return;
-            }
-            T* y = (T*)yA + at;
-            if (relu)
-            {
-                for (int j = 0; j < area; j++)
-                {
-                    T v = s * x[j] + y[j];
-                    o[j] = v > T.Zero ? v : T.Zero;
-                }
-            }
-            else for (int j = 0; j < area; j++) o[j] = s * x[j] + y[j];
+            SimdNn.AxpyPlane(((T*)aA)[i], (T*)xA + at, yA == 0 ? null : (T*)yA + at, (T*)oA + at, area, relu);
         });
     }
 
     public void AxpyBackward(Tensor a, Tensor x, Tensor output, Tensor dOutput, bool relu, Tensor? da, Tensor? dx, Tensor? dy)
     {
+        using var _profile = CpuProfiler.Op(relu ? "AxpyReluBackward" : "AxpyBackward");
         int planes = x.Size(0) * x.Size(1), area = (int)(x.NumElements / Math.Max(1, planes));
         if (x.DType == DType.Float32)
             AxpyBack<float>(Addr<float>(a), Addr<float>(x), Addr<float>(output), Addr<float>(dOutput), relu, Addr<float>(da), Addr<float>(dx), Addr<float>(dy), planes, area);
@@ -384,14 +346,7 @@ internal sealed unsafe partial class CpuBackend
             T* gOut = (T*)gA + at;
             T* dx = dxA == 0 ? null : (T*)dxA + at;
             T* dy = dyA == 0 ? null : (T*)dyA + at;
-            double acc = 0;
-            for (int j = 0; j < area; j++)
-            {
-                T g = relu && !(o[j] > T.Zero) ? T.Zero : gOut[j];
-                if (dx != null) dx[j] = s * g;
-                if (dy != null) dy[j] = g;
-                acc += double.CreateTruncating(g * x[j]);
-            }
+            double acc = SimdNn.AxpyBackwardPlane(s, x, o, gOut, dx, dy, area, relu);
             if (daA != 0) ((T*)daA)[i] = T.CreateTruncating(acc);
         });
     }

@@ -1,6 +1,8 @@
 // The CPU backend's core op families (copy, fill, elementwise, reductions, matmul) as generic kernels over float and
 // double. Neural-network op families (conv, pooling, batch norm, Axpy, losses, SGD) are in the CpuBackend.*.cs files.
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using SeFramework.Backends;
 
 namespace SeFramework.Cpu;
@@ -15,6 +17,7 @@ internal sealed unsafe partial class CpuBackend : IBackend
 
     public void Copy(Tensor src, Tensor dst)
     {
+        using var _profile = CpuProfiler.Op("Copy");
         switch (src.DType, dst.DType)
         {
             case (DType.Float32, DType.Float32): CopyKernel<float, float>(src, dst); break;
@@ -65,6 +68,7 @@ internal sealed unsafe partial class CpuBackend : IBackend
 
     public void Fill(Tensor dst, double value)
     {
+        using var _profile = CpuProfiler.Op("Fill");
         if (dst.DType == DType.Float32) dst.Span<float>().Fill((float)value);
         else if (dst.DType == DType.Float64) dst.Span<double>().Fill(value);
         else throw new NotSupportedException($"fill of {dst.DType} on the CPU");
@@ -74,6 +78,7 @@ internal sealed unsafe partial class CpuBackend : IBackend
 
     public void Unary(UnaryOp op, Tensor x, Tensor y, double scalar)
     {
+        using var _profile = CpuProfiler.Op(CpuProfiler.Enabled ? "Unary." + op : null);
         if (x.DType == DType.Float32) UnaryDispatch<float>(op, x, y, (float)scalar);
         else UnaryDispatch<double>(op, x, y, scalar);
     }
@@ -99,13 +104,22 @@ internal sealed unsafe partial class CpuBackend : IBackend
         }
     }
 
-    private static void Map<T, TFn>(Span<T> x, Span<T> y, T s) where TFn : IUnaryFn<T>
+    // x, y: contiguous, same length. Vector512 where the op has a vector form, in parallel chunks when large.
+    private static void Map<T, TFn>(Span<T> x, Span<T> y, T s) where T : unmanaged, IFloatingPointIeee754<T> where TFn : IUnaryFn<T>
+    {
+        nint xa = Addr(x), ya = Addr(y);
+        SimdKernels.ForRange(x.Length, (i0, i1) => SimdKernels.Map<T, TFn>((T*)xa + i0, (T*)ya + i0, i1 - i0, s));
+    }
+
+    /// <summary>The plain loop <see cref="Map{T, TFn}"/> is tested against.</summary>
+    internal static void ReferenceMap<T, TFn>(ReadOnlySpan<T> x, Span<T> y, T s) where TFn : IUnaryFn<T>
     {
         for (int i = 0; i < x.Length; i++) y[i] = TFn.Apply(x[i], s);
     }
 
     public void UnaryBackward(UnaryOp op, Tensor x, Tensor y, Tensor dy, Tensor dx, double scalar)
     {
+        using var _profile = CpuProfiler.Op(CpuProfiler.Enabled ? "UnaryBackward." + op : null);
         if (x.DType == DType.Float32) UnaryGradDispatch<float>(op, x, y, dy, dx, (float)scalar);
         else UnaryGradDispatch<double>(op, x, y, dy, dx, scalar);
     }
@@ -133,13 +147,23 @@ internal sealed unsafe partial class CpuBackend : IBackend
         }
     }
 
-    private static void MapGrad<T, TFn>(Span<T> x, Span<T> y, Span<T> dy, Span<T> dx, T s) where TFn : IUnaryFn<T>
+    private static void MapGrad<T, TFn>(Span<T> x, Span<T> y, Span<T> dy, Span<T> dx, T s) where T : unmanaged, IFloatingPointIeee754<T> where TFn : IUnaryFn<T>
+    {
+        nint xa = Addr(x), ya = Addr(y), ga = Addr(dy), da = Addr(dx);
+        SimdKernels.ForRange(x.Length, (i0, i1) => SimdKernels.MapGrad<T, TFn>((T*)xa + i0, (T*)ya + i0, (T*)ga + i0, (T*)da + i0, i1 - i0, s));
+    }
+
+    /// <summary>The plain loop <see cref="MapGrad{T, TFn}"/> is tested against.</summary>
+    internal static void ReferenceMapGrad<T, TFn>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, T s) where TFn : IUnaryFn<T>
     {
         for (int i = 0; i < x.Length; i++) dx[i] = TFn.Grad(x[i], y[i], dy[i], s);
     }
 
+    private static nint Addr<T>(Span<T> s) where T : unmanaged => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(s));
+
     public void Binary(BinaryOp op, Tensor a, Tensor b, Tensor c)
     {
+        using var _profile = CpuProfiler.Op(CpuProfiler.Enabled ? "Binary." + op : null);
         if (c.DType == DType.Float32) BinaryDispatch<float>(op, a, b, c);
         else BinaryDispatch<double>(op, a, b, c);
     }
@@ -157,16 +181,17 @@ internal sealed unsafe partial class CpuBackend : IBackend
     }
 
     // a, b: views expanded to c's shape (stride 0 on broadcast dims); c: contiguous.
-    private static void BinaryKernel<T, TFn>(Tensor a, Tensor b, Tensor c) where T : unmanaged where TFn : IBinaryFn<T>
+    // Same-layout operands: one Vector512 zip over parallel chunks. Broadcast rows: a zip, or a zip against a scalar
+    // when one side has inner stride 0 (a bias or scale broadcast along the last dim), else the strided loop.
+    private static void BinaryKernel<T, TFn>(Tensor a, Tensor b, Tensor c) where T : unmanaged, IFloatingPointIeee754<T> where TFn : IBinaryFn<T>
     {
         T* ap = (T*)((CpuStorage)a.Storage).Pointer;
         T* bp = (T*)((CpuStorage)b.Storage).Pointer;
         T* cp = c.Pointer<T>();
         if (a.IsContiguous && b.IsContiguous)
         {
-            T* x = ap + a.Layout.Offset, y = bp + b.Layout.Offset;
-            long n = c.NumElements;
-            for (long i = 0; i < n; i++) cp[i] = TFn.Apply(x[i], y[i]);
+            nint x = (nint)(ap + a.Layout.Offset), y = (nint)(bp + b.Layout.Offset), z = (nint)cp;
+            SimdKernels.ForRange(c.NumElements, (i0, i1) => SimdKernels.Zip<T, TFn>((T*)x + i0, (T*)y + i0, (T*)z + i0, i1 - i0));
             return;
         }
         var shape = c.Layout.Shape;
@@ -179,12 +204,16 @@ internal sealed unsafe partial class CpuBackend : IBackend
             T* x = ap + off[0];
             T* y = bp + off[1];
             T* z = cp + row * inner;
-            for (int i = 0; i < inner; i++) z[i] = TFn.Apply(x[i * ia], y[i * ib]);
+            if (ia == 1 && ib == 1) SimdKernels.Zip<T, TFn>(x, y, z, inner);
+            else if (ia == 1 && ib == 0) SimdKernels.ZipScalarB<T, TFn>(x, *y, z, inner);
+            else if (ia == 0 && ib == 1) SimdKernels.ZipScalarA<T, TFn>(*x, y, z, inner);
+            else for (int i = 0; i < inner; i++) z[i] = TFn.Apply(x[i * ia], y[i * ib]);
         });
     }
 
     public void AddInPlace(Tensor y, Tensor x)
     {
+        using var _profile = CpuProfiler.Op("AddInPlace");
         if (y.DType == DType.Float32) BinaryKernel<float, AddFn<float>>(y, x, y);
         else BinaryKernel<double, AddFn<double>>(y, x, y);
     }
@@ -195,6 +224,7 @@ internal sealed unsafe partial class CpuBackend : IBackend
     // Accumulates in double so float32 sums over large planes keep their precision.
     public void Sum(Tensor x, bool[] reduce, Tensor y)
     {
+        using var _profile = CpuProfiler.Op("Sum");
         var acc = new double[y.NumElements];
         var shape = x.Layout.Shape;
         int rank = shape.Length;
@@ -237,6 +267,7 @@ internal sealed unsafe partial class CpuBackend : IBackend
 
     public void MaxRows(Tensor x, Tensor values, long[] indices)
     {
+        using var _profile = CpuProfiler.Op("MaxRows");
         int rows = (int)values.NumElements;
         int cols = rows == 0 ? 0 : (int)(x.NumElements / rows);
         if (x.DType == DType.Float32) MaxRowsKernel(x.Span<float>(), values.Span<float>(), indices, rows, cols);
@@ -268,6 +299,7 @@ internal sealed unsafe partial class CpuBackend : IBackend
 
     public void MatMul(Tensor a, bool transA, Tensor b, bool transB, Tensor c, bool accumulate)
     {
+        using var _profile = CpuProfiler.Op("MatMul");
         int m = c.Size(0), n = c.Size(1);
         int k = transA ? a.Size(0) : a.Size(1);
         int lda = a.Size(1), ldb = b.Size(1);

@@ -242,14 +242,24 @@ public sealed partial class Tensor
         throw new ArgumentException($"MatMul: unsupported ranks {Rank} and {other.Rank} (shapes {Layout} and {other.Layout}); use 2-D or 3-D tensors");
     }
 
-    // a: (m, k), b: (k, n) -> (m, n)
+    /// <summary>A 2-D operand for the backend GEMM without a copy: t itself when contiguous, or the contiguous tensor
+    /// it is the transpose of (e.g. Linear's weight.T) with the transpose flag; otherwise a contiguous copy.</summary>
+    private static (Tensor Store, bool Trans) GemmOperand(Tensor t)
+    {
+        if (t.IsContiguous) return (t, false);
+        using var _ = Autograd.Autograd.NoGrad();
+        var tt = t.Transpose(0, 1);
+        return tt.IsContiguous ? (tt, true) : (t.Contiguous(), false);
+    }
+
+    // a: (m, k), b: (k, n) -> (m, n). Transposed views go to the GEMM as transpose flags (no copies).
     private static Tensor MatMul2D(Tensor a, Tensor b)
     {
         if (a.Size(1) != b.Size(0)) throw new ArgumentException($"MatMul: shapes {a.Layout} and {b.Layout} do not match ((m,k)·(k,n) needs equal k)");
-        var ac = a.Contiguous();
-        var bc = b.Contiguous();
+        var (ac, aT) = GemmOperand(a);
+        var (bc, bT) = GemmOperand(b);
         var c = Empty(new[] { a.Size(0), b.Size(1) }, a.DType, a.Device);
-        a.Backend.MatMul(ac, false, bc, false, c, accumulate: false);
+        a.Backend.MatMul(ac, aT, bc, bT, c, accumulate: false);
         return GradNode.Record("MatMul", c, new[] { a, b }, g =>
         {
             var gc = g.Contiguous();
@@ -257,12 +267,12 @@ public sealed partial class Tensor
             if (a.RequiresGrad)
             {
                 da = Empty(a.Shape, a.DType, a.Device);
-                a.Backend.MatMul(gc, false, bc, true, da, false); // dA = dC · Bᵀ
+                a.Backend.MatMul(gc, false, bc, !bT, da, false); // dA = dC · op(B)ᵀ
             }
             if (b.RequiresGrad)
             {
                 db = Empty(b.Shape, b.DType, b.Device);
-                a.Backend.MatMul(ac, true, gc, false, db, false); // dB = Aᵀ · dC
+                a.Backend.MatMul(ac, !aT, gc, false, db, false); // dB = op(A)ᵀ · dC
             }
             return new[] { da, db };
         });

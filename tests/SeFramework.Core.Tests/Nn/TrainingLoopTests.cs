@@ -5,6 +5,8 @@ using Xunit;
 
 namespace SeFramework.Tests;
 
+// Live-memory assertions: run outside the parallel test collections so other classes' tensors do not count.
+[Collection(nameof(SeFramework.Core.Tests.Cpu.CpuThreadsCollection))]
 public class TrainingLoopTests
 {
     private sealed class ThreeLayerNet : Module

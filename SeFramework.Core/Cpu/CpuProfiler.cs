@@ -1,0 +1,86 @@
+// A Stopwatch-based per-op profile of the CPU backend, switched on with the environment variable SE_PROFILE=1: every
+// backend call adds its wall time to its op kind, and a table (time, calls, share) is printed to stderr at process exit.
+using System.Diagnostics;
+using System.Globalization;
+
+namespace SeFramework.Cpu;
+
+public static class CpuProfiler
+{
+    private sealed class Entry
+    {
+        public long Ticks;
+        public long Calls;
+    }
+
+    private static readonly Dictionary<string, Entry> s_entries = new(StringComparer.Ordinal);
+    private static readonly object s_gate = new();
+    private static readonly long s_start = Stopwatch.GetTimestamp();
+
+    /// <summary>True when SE_PROFILE=1 (read once at start-up) or after <see cref="Enable"/>.</summary>
+    public static bool Enabled { get; private set; } = Environment.GetEnvironmentVariable("SE_PROFILE") == "1";
+
+    static CpuProfiler()
+    {
+        if (Enabled) AppDomain.CurrentDomain.ProcessExit += (_, _) => Console.Error.Write(Report());
+    }
+
+    /// <summary>Starts recording (tests and tools; the environment variable is the usual switch).</summary>
+    public static void Enable() => Enabled = true;
+
+    /// <summary>Forgets every recorded time (e.g. after warm-up steps).</summary>
+    public static void Reset()
+    {
+        lock (s_gate) s_entries.Clear();
+    }
+
+    /// <summary>Times the enclosing block as op <paramref name="name"/> when profiling is on (a no-op struct otherwise):
+    /// <c>using var _ = CpuProfiler.Op("Conv2dForward");</c></summary>
+    public static Scope Op(string? name) => new(Enabled ? name : null);
+
+    public readonly struct Scope : IDisposable
+    {
+        private readonly string? _name;
+        private readonly long _start;
+
+        internal Scope(string? name)
+        {
+            _name = name;
+            _start = name == null ? 0 : Stopwatch.GetTimestamp();
+        }
+
+        public void Dispose()
+        {
+            if (_name == null) return;
+            long elapsed = Stopwatch.GetTimestamp() - _start;
+            lock (s_gate)
+            {
+                if (!s_entries.TryGetValue(_name, out var e)) s_entries[_name] = e = new Entry();
+                e.Ticks += elapsed;
+                e.Calls++;
+            }
+        }
+    }
+
+    /// <summary>(op, total ms, calls) of every recorded op kind, slowest first.</summary>
+    public static IReadOnlyList<(string Op, double Ms, long Calls)> Snapshot()
+    {
+        lock (s_gate)
+            return s_entries.Select(kv => (kv.Key, kv.Value.Ticks * 1000.0 / Stopwatch.Frequency, kv.Value.Calls))
+                .OrderByDescending(t => t.Item2).ToList();
+    }
+
+    /// <summary>The profile as a text table (op, ms, calls, % of the backend total, and the process wall time).</summary>
+    public static string Report()
+    {
+        var rows = Snapshot();
+        double total = rows.Sum(r => r.Ms);
+        double wall = (Stopwatch.GetTimestamp() - s_start) * 1000.0 / Stopwatch.Frequency;
+        var sb = new System.Text.StringBuilder();
+        sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"SE_PROFILE: CPU backend ops, {total:F0} ms in kernels of {wall:F0} ms wall, {GC.CollectionCount(0)} gen0 / {GC.CollectionCount(2)} gen2 GCs, tensor memory peak {MemoryStats.PeakBytes / 1048576.0:F0} MiB live, {CpuAllocator.CachedBytes / 1048576.0:F0} MiB cached at exit"));
+        sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{"op",-32} {"ms",10} {"calls",8} {"%",6}"));
+        foreach (var (op, ms, calls) in rows)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{op,-32} {ms,10:F1} {calls,8} {100 * ms / Math.Max(total, 1e-9),6:F1}"));
+        return sb.ToString();
+    }
+}

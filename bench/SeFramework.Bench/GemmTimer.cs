@@ -1,0 +1,71 @@
+// `SeFramework.Bench --gemm N [--steps S --warmup W --threads T --json]`: the median time of S square SGEMMs after W
+// warm-up calls, as GFLOP/s, in the JSON shape of the peer's --gemm mode (gemm_n, threads, gflops, step_ms_median).
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using SeFramework.Cpu;
+
+namespace SeFramework.Bench;
+
+public static unsafe class GemmTimer
+{
+    public static int Run(string[] args)
+    {
+        int n = 0, steps = 10, warmup = 3, threads = Environment.ProcessorCount;
+        bool json = false;
+        for (int i = 0; i < args.Length; i++)
+        {
+            int Next() => i + 1 < args.Length && int.TryParse(args[++i], NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v >= 0
+                ? v : throw new ArgumentException($"{args[i - 1]} needs a non-negative integer");
+            switch (args[i])
+            {
+                case "--gemm": n = Next(); break;
+                case "--steps": steps = Math.Max(1, Next()); break;
+                case "--warmup": warmup = Next(); break;
+                case "--threads": threads = Math.Max(1, Next()); break;
+                case "--json": json = true; break;
+                default:
+                    Console.Error.WriteLine($"unknown option '{args[i]}'; usage: --gemm N [--steps S] [--warmup W] [--threads T] [--json]");
+                    return 2;
+            }
+        }
+        if (n < 1)
+        {
+            Console.Error.WriteLine("--gemm needs a matrix size N ≥ 1");
+            return 2;
+        }
+        CpuParallel.MaxThreads = threads;
+        long elements = (long)n * n;
+        float* a = (float*)NativeMemory.AlignedAlloc((nuint)(elements * 4), 64);
+        float* b = (float*)NativeMemory.AlignedAlloc((nuint)(elements * 4), 64);
+        float* c = (float*)NativeMemory.AlignedAlloc((nuint)(elements * 4), 64);
+        var rng = new Random(42);
+        for (long i = 0; i < elements; i++)
+        {
+            a[i] = (float)(rng.NextDouble() * 2 - 1);
+            b[i] = (float)(rng.NextDouble() * 2 - 1);
+        }
+        var times = new List<double>();
+        for (int s = 0; s < warmup + steps; s++)
+        {
+            var sw = Stopwatch.StartNew();
+            Gemm.Sgemm(false, false, n, n, n, 1f, a, n, b, n, 0f, c, n);
+            if (s >= warmup) times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        NativeMemory.AlignedFree(a);
+        NativeMemory.AlignedFree(b);
+        NativeMemory.AlignedFree(c);
+        times.Sort();
+        double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2;
+        double gflops = 2.0 * n * n * n / (median / 1000.0) / 1e9;
+        if (json)
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["gemm_n"] = n, ["threads"] = threads, ["steps"] = steps, ["gflops"] = gflops, ["step_ms_median"] = median,
+            }));
+        else
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sgemm {n}: {gflops:F1} GFLOP/s, median {median:F2} ms, {threads} threads"));
+        return 0;
+    }
+}

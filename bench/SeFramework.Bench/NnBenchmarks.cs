@@ -1,0 +1,245 @@
+// BenchmarkDotNet suites for the SE-Net CPU kernels: the convolution shapes of se_resnet50 and se_resnet20 (forward and
+// forward+backward), Axpy(+ReLU), global average pooling, batch norm, one SE block and a full se_resnet20 training step.
+// Run: dotnet run -c Release --project bench/SeFramework.Bench -- --filter '*ConvBenchmarks*' (or '*' for all;
+// add --job dry to only check that every case runs). Threads = CpuParallel.MaxThreads.
+using BenchmarkDotNet.Attributes;
+using SeFramework.Cpu;
+using SeFramework.Models;
+using SeFramework.Nn;
+using SeFramework.Optim;
+
+namespace SeFramework.Bench;
+
+/// <summary>Shared set-up: CpuParallel.MaxThreads for the run, restored afterwards.</summary>
+public abstract class CpuBenchBase
+{
+    private int _savedThreads;
+
+    [Params(1, 2)]
+    public int Threads { get; set; }
+
+    protected void UseThreads()
+    {
+        _savedThreads = CpuParallel.MaxThreads;
+        CpuParallel.MaxThreads = Threads;
+    }
+
+    [GlobalCleanup]
+    public void RestoreThreads() => CpuParallel.MaxThreads = _savedThreads;
+}
+
+/// <summary>One convolution shape: (N, C, H, W) input, K filters of R×R, stride, padding, and the network it is from.</summary>
+public sealed record ConvShape(string Name, int N, int C, int H, int K, int R, int Stride, int Padding)
+{
+    public override string ToString() => Name;
+}
+
+[MemoryDiagnoser]
+public class ConvBenchmarks : CpuBenchBase
+{
+    public static IEnumerable<ConvShape> Shapes =>
+    [
+        // se_resnet20 (CIFAR, batch 128): the 3×3 convs of the three stages and the stride-2 entries.
+        new("r20_s1_16x32x32_3x3", 128, 16, 32, 16, 3, 1, 1),
+        new("r20_s2_32x16x16_3x3", 128, 32, 16, 32, 3, 1, 1),
+        new("r20_s3_64x8x8_3x3", 128, 64, 8, 64, 3, 1, 1),
+        new("r20_down_16to32_3x3s2", 128, 16, 32, 32, 3, 2, 1),
+        // se_resnet50 (ImageNet, batch 8): stem, bottleneck 1×1 / 3×3 convs of each stage, a stride-2 projection.
+        new("r50_stem_3x224_7x7s2", 8, 3, 224, 64, 7, 2, 3),
+        new("r50_l1_64x56_3x3", 8, 64, 56, 64, 3, 1, 1),
+        new("r50_l1_256to64x56_1x1", 8, 256, 56, 64, 1, 1, 0),
+        new("r50_l1_64to256x56_1x1", 8, 64, 56, 256, 1, 1, 0),
+        new("r50_l2_128x28_3x3", 8, 128, 28, 128, 3, 1, 1),
+        new("r50_l3_256x14_3x3", 8, 256, 14, 256, 3, 1, 1),
+        new("r50_l4_512x7_3x3", 8, 512, 7, 512, 3, 1, 1),
+        new("r50_proj_1024to2048x14_1x1s2", 8, 1024, 14, 2048, 1, 2, 0),
+    ];
+
+    [ParamsSource(nameof(Shapes))]
+    public ConvShape Shape { get; set; } = null!;
+
+    private Tensor _x = null!, _w = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        UseThreads();
+        var s = Shape;
+        _x = Tensor.RandN(new[] { s.N, s.C, s.H, s.H }, new Rng(1)).RequiresGrad_();
+        _w = (Tensor.RandN(new[] { s.K, s.C, s.R, s.R }, new Rng(2)) * 0.05).Detach().RequiresGrad_();
+    }
+
+    // x: (N, C, H, H) -> (N, K, P, P)
+    [Benchmark]
+    public void Forward()
+    {
+        using var scope = TensorScope.Begin();
+        using var _ = Autograd.Autograd.NoGrad();
+        F.Conv2d(_x, _w, null, Shape.Stride, Shape.Padding);
+    }
+
+    // Forward, then dx and dw (the training cost of one conv).
+    [Benchmark]
+    public void ForwardBackward()
+    {
+        using var scope = TensorScope.Begin();
+        var y = F.Conv2d(_x, _w, null, Shape.Stride, Shape.Padding);
+        y.Sum().Backward();
+        _x.Grad = null;
+        _w.Grad = null;
+    }
+}
+
+/// <summary>Bandwidth-bound SE kernels on a large activation: relu(a·x + y) forward/backward, GAP, batch norm.
+/// Bytes moved per call are in the method comments; GB/s = bytes / mean time.</summary>
+[MemoryDiagnoser]
+public class SeKernelBenchmarks : CpuBenchBase
+{
+    // (N, C, H, W): se_resnet50 stage-1 output at batch 8 (8·256·56·56 floats = 25.7 MB) and a CIFAR stage-1 map.
+    [Params("8x256x56x56", "128x16x32x32")]
+    public string Map { get; set; } = "";
+
+    private Tensor _x = null!, _y = null!, _a = null!, _g = null!, _gamma = null!, _beta = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        UseThreads();
+        var d = Map.Split('x').Select(int.Parse).ToArray();
+        _x = Tensor.RandN(d, new Rng(1));
+        _y = Tensor.RandN(d, new Rng(2));
+        _g = Tensor.RandN(d, new Rng(3));
+        _a = Tensor.RandU(new[] { d[0], d[1] }, new Rng(4));
+        _gamma = Tensor.Ones(new[] { d[1] }).RequiresGrad_();
+        _beta = Tensor.Zeros(new[] { d[1] }).RequiresGrad_();
+    }
+
+    // 3 streams: read x, y; write out.
+    [Benchmark]
+    public void AxpyRelu()
+    {
+        using var scope = TensorScope.Begin();
+        using var _ = Autograd.Autograd.NoGrad();
+        F.AxpyRelu(_a, _x, _y);
+    }
+
+    // Forward (3 streams) + backward (read x, out, dOut; write dx, dy: 5 streams).
+    [Benchmark]
+    public void AxpyReluForwardBackward()
+    {
+        using var scope = TensorScope.Begin();
+        var a = _a.Detach().RequiresGrad_();
+        var x = _x.Detach().RequiresGrad_();
+        var y = _y.Detach().RequiresGrad_();
+        F.AxpyRelu(a, x, y).Backward(_g);
+    }
+
+    // 1 stream: read x.
+    [Benchmark]
+    public void GlobalAvgPool()
+    {
+        using var scope = TensorScope.Begin();
+        using var _ = Autograd.Autograd.NoGrad();
+        F.GlobalAvgPool(_x);
+    }
+
+    // Training forward: read x twice (stats, normalise), write y.
+    [Benchmark]
+    public void BatchNormTrainForward()
+    {
+        using var scope = TensorScope.Begin();
+        using var _ = Autograd.Autograd.NoGrad();
+        F.BatchNorm2d(_x, null, null, _gamma, _beta, training: true);
+    }
+
+    // Training forward + backward (read x, dy twice; write dx).
+    [Benchmark]
+    public void BatchNormTrainForwardBackward()
+    {
+        using var scope = TensorScope.Begin();
+        var x = _x.Detach().RequiresGrad_();
+        F.BatchNorm2d(x, null, null, _gamma, _beta, training: true).Backward(_g);
+        _gamma.Grad = null;
+        _beta.Grad = null;
+    }
+}
+
+/// <summary>One SE block (squeeze, excitation MLP with reduction 16, sigmoid gate, scale + residual + ReLU) on the
+/// se_resnet50 stage-1 and se_resnet20 stage-1 maps, forward and forward+backward.</summary>
+[MemoryDiagnoser]
+public class SeBlockBenchmarks : CpuBenchBase
+{
+    [Params("8x256x56x56", "128x16x32x32")]
+    public string Map { get; set; } = "";
+
+    private Tensor _x = null!, _res = null!, _w1 = null!, _b1 = null!, _w2 = null!, _b2 = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        UseThreads();
+        var d = Map.Split('x').Select(int.Parse).ToArray();
+        int c = d[1], hidden = Math.Max(1, c / 16);
+        _x = Tensor.RandN(d, new Rng(1)).RequiresGrad_();
+        _res = Tensor.RandN(d, new Rng(2)).RequiresGrad_();
+        _w1 = (Tensor.RandN(new[] { hidden, c }, new Rng(3)) * 0.1).Detach().RequiresGrad_();
+        _b1 = Tensor.Zeros(new[] { hidden }).RequiresGrad_();
+        _w2 = (Tensor.RandN(new[] { c, hidden }, new Rng(4)) * 0.1).Detach().RequiresGrad_();
+        _b2 = Tensor.Zeros(new[] { c }).RequiresGrad_();
+    }
+
+    // x, residual: (N, C, H, W) -> relu(sigmoid(fc2(relu(fc1(gap(x))))) · x + residual)
+    private Tensor Block()
+    {
+        int n = _x.Size(0), c = _x.Size(1);
+        var z = F.GlobalAvgPool(_x).Reshape(n, c);
+        var s = F.Linear(F.Linear(z, _w1, _b1).Relu(), _w2, _b2).Sigmoid();
+        return F.AxpyRelu(s, _x, _res);
+    }
+
+    [Benchmark]
+    public void Forward()
+    {
+        using var scope = TensorScope.Begin();
+        using var _ = Autograd.Autograd.NoGrad();
+        Block();
+    }
+
+    [Benchmark]
+    public void ForwardBackward()
+    {
+        using var scope = TensorScope.Begin();
+        Block().Sum().Backward();
+        foreach (var p in new[] { _x, _res, _w1, _b1, _w2, _b2 }) p.Grad = null;
+    }
+}
+
+/// <summary>A full SGD training step (forward, cross-entropy, backward, momentum update) of se_resnet20 at batch 32
+/// (batch 128 is `se bench`'s job; BenchmarkDotNet repeats the step many times).</summary>
+[MemoryDiagnoser]
+public class TrainStepBenchmarks : CpuBenchBase
+{
+    private Module _model = null!;
+    private Sgd _opt = null!;
+    private Tensor _x = null!;
+    private int[] _labels = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        UseThreads();
+        _model = ModelRegistry.Create("se_resnet20", new ModelOptions { NumClasses = 10, Seed = 1 });
+        _opt = new Sgd(_model.Parameters(), 0.01, momentum: 0.9, weightDecay: 1e-4);
+        _x = Tensor.RandN(new[] { 32, 3, 32, 32 }, new Rng(2));
+        _labels = Enumerable.Range(0, 32).Select(i => i % 10).ToArray();
+    }
+
+    [Benchmark]
+    public void SeResNet20Step()
+    {
+        using var scope = TensorScope.Begin();
+        F.CrossEntropy(_model.Forward(_x), _labels).Backward();
+        _opt.Step();
+        _opt.ZeroGrad();
+    }
+}
