@@ -188,7 +188,7 @@ public static class Commands
                 {
                     model = result.Model, mode = result.Mode, batch = result.Batch, input = result.Input, threads = result.Threads,
                     images_per_sec = result.ImagesPerSec, step_ms_median = result.StepMsMedian, step_ms_min = result.StepMsMin,
-                    peak_rss_bytes = result.PeakRssBytes, step_ms = result.StepMs,
+                    peak_rss_bytes = result.PeakRssBytes, device = result.Device, peak_device_bytes = result.PeakDeviceBytes, step_ms = result.StepMs,
                 }));
             }
             else

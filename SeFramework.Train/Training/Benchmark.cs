@@ -8,7 +8,8 @@ namespace SeFramework.Train.Training;
 
 public sealed record BenchOptions(string Model, int Batch, int Input, int InChannels, string Mode, int Steps, int Warmup, int Threads, string Device, int NumClasses = 1000);
 
-public sealed record BenchResult(string Model, string Mode, int Batch, int Input, int Threads, double ImagesPerSec, double StepMsMedian, double StepMsMin, long PeakRssBytes, double[] StepMs);
+public sealed record BenchResult(string Model, string Mode, int Batch, int Input, int Threads, double ImagesPerSec, double StepMsMedian, double StepMsMin, long PeakRssBytes, double[] StepMs,
+    string Device = "cpu", long PeakDeviceBytes = 0);
 
 public static class Benchmark
 {
@@ -55,7 +56,11 @@ public static class Benchmark
         }
         var sorted = times.OrderBy(t => t).ToArray();
         double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-        return new BenchResult(o.Model, o.Mode, o.Batch, o.Input, o.Threads, o.Batch / (median / 1000), median, sorted[0], PeakRss(), times.ToArray());
+        long peakDevice = device.Kind == DeviceKind.Cuda
+            ? (long)SeFramework.Cuda.Backend.CudaBackend.ForOrdinal(device.Index).CudaDevice.Allocator.Stats.PeakAllocatedBytes
+            : 0;
+        return new BenchResult(o.Model, o.Mode, o.Batch, o.Input, o.Threads, o.Batch / (median / 1000), median, sorted[0], PeakRss(), times.ToArray(),
+            device.ToString(), peakDevice);
     }
 
     /// <summary>The process's resident-set high-water mark from /proc/self/status (0 where unavailable).</summary>
