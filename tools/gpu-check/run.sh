@@ -2,7 +2,6 @@
 # Runs on the GPU machine from the repo root (carry tools/bundle, made by make-bundle.sh): unpacks the .NET runtime, runs the CUDA
 # tests, the Axpy/GAP bandwidth measurements, se_resnet50/resnet50 fp32 training (ours) and timm legacy_seresnet50 in PyTorch,
 # and prints a summary table. Logs go to $OUT (if set) or tools/bundle/out.
-
 # Usage: tools/gpu-check/run.sh [bandwidth iterations]
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
