@@ -141,6 +141,28 @@ public sealed unsafe class FastKernelTests
     }
 
     [Theory]
+    [InlineData(2, 4, 9, 7, 6, 3, 1, 1, 1)]   // the usual 3×3 "same" conv
+    [InlineData(1, 3, 8, 8, 5, 3, 0, 1, 1)]   // no padding: the transposed conv pads by 2
+    [InlineData(2, 4, 9, 9, 8, 3, 2, 2, 2)]   // dilation 2, groups 2
+    [InlineData(3, 6, 7, 5, 6, 5, 1, 1, 3)]   // kernel 5, less than half padding, groups 3
+    [InlineData(2, 8, 6, 6, 8, 3, 1, 1, 8)]   // depthwise
+    public void Stride1_input_gradient_as_a_forward_conv_matches_the_reference(int n, int c, int h, int w, int k, int r, int pad, int dil, int groups)
+    {
+        using var scope = TensorScope.Begin();
+        int p = Conv2dGeometry.OutputSize(h, r, 1, pad, dil), q = Conv2dGeometry.OutputSize(w, r, 1, pad, dil);
+        var g = new Conv2dGeometry(n, c, h, w, k, r, r, p, q, 1, pad, dil, groups);
+        Assert.True(CpuBackend.TransposedAsForward(g, out _));
+        var weight = Tensor.RandN(new[] { k, c / groups, r, r }, new Rng(20));
+        var dy = Tensor.RandN(new[] { n, k, p, q }, new Rng(21));
+        var dx = Tensor.Empty(new[] { n, c, h, w });
+        BackendRegistry.For(Device.Cpu).Conv2dBackwardData(dy, weight, dx, g);
+        var dxRef = new float[n * c * h * w];
+        ReferenceNn.Conv2dBackwardData<float>(dy.Span<float>(), weight.Span<float>(), dxRef, g);
+        var got = dx.ToFloatArray();
+        for (int i = 0; i < got.Length; i++) Assert.True(Math.Abs(got[i] - dxRef[i]) <= 1e-4 * (1 + Math.Abs(dxRef[i])), $"dx {i}: {got[i]} vs {dxRef[i]}");
+    }
+
+    [Theory]
     [InlineData(1, 3, 1, 1)]
     [InlineData(1, 5, 7, 9)]
     [InlineData(5, 17, 1, 1)]     // 1×1 spatial (SE-style)
