@@ -206,6 +206,31 @@ public sealed unsafe class FastKernelTests
             }
     }
 
+    [Theory]
+    [InlineData(7, 0.0, 0.0, false)]
+    [InlineData(100_003, 0.9, 0.0, false)]   // parallel chunks and a vector tail
+    [InlineData(45, 0.9, 0.1, true)]
+    [InlineData(33, 0.9, 0.0, true)]
+    public void Sgd_update_equals_the_scalar_rule_bit_for_bit(int n, double momentum, double dampening, bool nesterov)
+    {
+        using var scope = TensorScope.Begin();
+        var p = RandomFloats(n, 30);
+        var g = RandomFloats(n, 31);
+        var buf = RandomFloats(n, 32);
+        var backend = BackendRegistry.For(Device.Cpu);
+        foreach (bool first in new[] { true, false })
+        {
+            var pt = Tensor.FromArray(p, new[] { n });
+            var bt = Tensor.FromArray(buf, new[] { n });
+            backend.SgdUpdate(pt, Tensor.FromArray(g, new[] { n }), momentum == 0 ? null : bt, first, 0.1, momentum, dampening, 1e-4, nesterov);
+            var pRef = (float[])p.Clone();
+            var bRef = (float[])buf.Clone();
+            CpuBackend.SgdKernel<float>(pRef, g, momentum == 0 ? default : bRef, momentum != 0, first, 0.1f, (float)momentum, (float)dampening, 1e-4f, nesterov);
+            AssertBitsEqual(pRef, pt.ToFloatArray(), $"param first={first}");
+            if (momentum != 0) AssertBitsEqual(bRef, bt.ToFloatArray(), $"momentum first={first}");
+        }
+    }
+
     [Fact]
     public void Batch_norm_stats_stay_accurate_for_a_large_offset()
     {
