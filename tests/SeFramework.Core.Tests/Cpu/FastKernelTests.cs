@@ -231,6 +231,31 @@ public sealed unsafe class FastKernelTests
         }
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Fused_batch_norm_relu_equals_the_two_ops(bool training)
+    {
+        using var scope = TensorScope.Begin();
+        int n = 3, c = 5, h = 7, w = 6;
+        var x = Tensor.RandN(new[] { n, c, h, w }, new Rng(40)).RequiresGrad_();
+        var gamma = Tensor.RandN(new[] { c }, new Rng(41)).RequiresGrad_();
+        var beta = Tensor.RandN(new[] { c }, new Rng(42)).RequiresGrad_();
+        var dy = Tensor.RandN(new[] { n, c, h, w }, new Rng(43));
+        Tensor rm1 = Tensor.Zeros(new[] { c }), rv1 = Tensor.Ones(new[] { c }), rm2 = Tensor.Zeros(new[] { c }), rv2 = Tensor.Ones(new[] { c });
+        var fused = F.BatchNorm2dRelu(x, rm1, rv1, gamma, beta, training);
+        fused.Backward(dy);
+        var (gx, gg, gb) = (x.Grad!.ToFloatArray(), gamma.Grad!.ToFloatArray(), beta.Grad!.ToFloatArray());
+        x.Grad = gamma.Grad = beta.Grad = null;
+        var seq = F.BatchNorm2d(x, rm2, rv2, gamma, beta, training).Relu();
+        seq.Backward(dy);
+        AssertBitsEqual(seq.ToFloatArray(), fused.ToFloatArray(), "y");
+        AssertBitsEqual(x.Grad!.ToFloatArray(), gx, "dx");
+        AssertBitsEqual(gamma.Grad!.ToFloatArray(), gg, "dgamma");
+        AssertBitsEqual(beta.Grad!.ToFloatArray(), gb, "dbeta");
+        AssertBitsEqual(rv2.ToFloatArray(), rv1.ToFloatArray(), "running var");
+    }
+
     [Fact]
     public void Batch_norm_stats_stay_accurate_for_a_large_offset()
     {
