@@ -270,6 +270,23 @@ internal sealed unsafe partial class CpuBackend
                     if (p0 > 0) new Span<T>(dst, p0 * g.Q).Clear();
                     if (p1 < g.P) new Span<T>(dst + p1 * g.Q, (g.P - p1) * g.Q).Clear();
                     int len = q1 - q0;
+                    if (g.Stride == 1 && g.Q == g.W && p1 > p0)
+                    {
+                        // "Same"-width stride-1 conv: rows p0..p1 of this tap are one shifted run of the input plane.
+                        // Copy the run in one block (clipped to the plane), then zero the padding columns of each row.
+                        long start = (long)(p0 + dh) * g.W + dw, end = start + (long)(p1 - p0) * g.Q;
+                        long from = Math.Max(start, 0), to = Math.Min(end, (long)hw);
+                        if (to > from)
+                            Buffer.MemoryCopy(plane + from, dst + p0 * g.Q + (from - start), (to - from) * sizeof(T), (to - from) * sizeof(T));
+                        if (q0 > 0 || q1 < g.Q)
+                            for (int p = p0; p < p1; p++)
+                            {
+                                T* o = dst + p * g.Q;
+                                for (int q = 0; q < q0; q++) o[q] = T.Zero;
+                                for (int q = q1; q < g.Q; q++) o[q] = T.Zero;
+                            }
+                        continue;
+                    }
                     for (int p = p0; p < p1; p++)
                     {
                         T* o = dst + p * g.Q;
