@@ -1,6 +1,7 @@
 // CPU convolution: forward by im2col + GEMM per image (1×1 stride-1 unpadded convs go straight to GEMM over the input),
-// backward-data by GEMM + col2im, backward-filter by im2col + GEMM. Groups are a strided batch of GEMMs; images run in
-// parallel when the work is large enough to pay for the threads.
+// backward-data as a forward conv with flipped weights (stride 1) or by GEMM + col2im, backward-filter by im2col + GEMM.
+// Groups are a strided batch of GEMMs; images run in parallel when the work is large enough to pay for the threads.
+// Im2ColReference / Col2ImReference are the plain loops the fast im2col / col2im are tested against.
 using System.Numerics;
 using SeFramework.Backends;
 

@@ -1,6 +1,7 @@
 // CPU kernels for pooling, global average pooling, batch norm and Axpy (the SE scale + residual sum, optionally fused
 // with the ReLU after it). Each works plane by plane (one (n, c) image channel) or channel by channel, in parallel
-// when the work is large; ReferenceNn.cs holds the plain loops they are tested against.
+// when the work is large, with Vector512 passes from SimdKernels.cs; ReferenceNn.cs holds the plain loops they are
+// tested against.
 using System.Numerics;
 using SeFramework.Backends;
 
