@@ -1,6 +1,7 @@
 // CPU convolution: forward by im2col + GEMM per image (1×1 stride-1 unpadded convs go straight to GEMM over the input),
-// backward-data by GEMM + col2im, backward-filter by im2col + GEMM. Groups are a strided batch of GEMMs; images run in
-// parallel when the work is large enough to pay for the threads.
+// backward-data as a forward conv with flipped weights (stride 1) or by GEMM + col2im, backward-filter by im2col + GEMM.
+// Groups are a strided batch of GEMMs; images run in parallel when the work is large enough to pay for the threads.
+// Im2ColReference / Col2ImReference are the plain loops the fast im2col / col2im are tested against.
 using System.Numerics;
 using SeFramework.Backends;
 
@@ -58,7 +59,7 @@ internal sealed unsafe partial class CpuBackend
     private static void ConvForward<T>(nint xAddr, nint wAddr, nint biasAddr, nint yAddr, Conv2dGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, colSize = (long)g.C * g.R * g.S * pq;
+        long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, ld = ColLd(pq), colSize = (long)g.C * g.R * g.S * ld;
         ForEachItem(g.N, g.K * pq * g.ColRows, n =>
         {
             T* x = (T*)xAddr + n * chw;
@@ -69,12 +70,12 @@ internal sealed unsafe partial class CpuBackend
                 if (!g.IsPointwise)
                 {
                     using var _p1 = CpuProfiler.Op("Conv.Im2Col");
-                    Im2Col(x, col, g);
+                    Im2Col(x, col, g, ld);
                 }
                 using var _p2 = CpuProfiler.Op("Conv.FwdGemm");
                 GemmBatched(false, false, g.KPerGroup, (int)pq, g.ColRows,
                     (T*)wAddr, g.ColRows, (long)g.KPerGroup * g.ColRows,
-                    col, (int)pq, g.ColRows * pq,
+                    col, g.IsPointwise ? (int)pq : (int)ld, g.ColRows * (g.IsPointwise ? pq : ld),
                     0, y, (int)pq, g.KPerGroup * pq, g.Groups);
             }
             finally
@@ -99,7 +100,24 @@ internal sealed unsafe partial class CpuBackend
     private static void ConvBackwardData<T>(nint dyAddr, nint wAddr, nint dxAddr, Conv2dGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, colSize = (long)g.C * g.R * g.S * pq;
+        if (TransposedAsForward(g, out var gt))
+        {
+            // Stride 1: dx is the forward convolution of dy with the flipped, channel-swapped weights and padding
+            // dilation·(R−1) − padding; its GEMM has depth K/G·R·S instead of K/G and needs no col2im.
+            long wLen = (long)g.K * g.CPerGroup * g.R * g.S;
+            T* wt = (T*)CpuAllocator.Rent(wLen * sizeof(T), zero: false);
+            try
+            {
+                FlipWeights((T*)wAddr, wt, g);
+                ConvForward<T>(dyAddr, (nint)wt, 0, dxAddr, gt);
+            }
+            finally
+            {
+                CpuAllocator.Return(wt, wLen * sizeof(T));
+            }
+            return;
+        }
+        long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, ld = ColLd(pq), colSize = (long)g.C * g.R * g.S * ld;
         ForEachItem(g.N, g.K * pq * g.ColRows, n =>
         {
             T* dy = (T*)dyAddr + n * g.K * pq;
@@ -111,9 +129,9 @@ internal sealed unsafe partial class CpuBackend
                 GemmBatched(true, false, g.ColRows, (int)pq, g.KPerGroup,
                     (T*)wAddr, g.ColRows, (long)g.KPerGroup * g.ColRows,
                     dy, (int)pq, g.KPerGroup * pq,
-                    0, dcol, (int)pq, g.ColRows * pq, g.Groups);
+                    0, dcol, g.IsPointwise ? (int)pq : (int)ld, g.ColRows * (g.IsPointwise ? pq : ld), g.Groups);
                 using var _p3 = CpuProfiler.Op("Conv.Col2Im");
-                if (!g.IsPointwise) Col2Im(dcol, dx, g);
+                if (!g.IsPointwise) Col2Im(dcol, dx, g, ld);
             }
             finally
             {
@@ -122,13 +140,43 @@ internal sealed unsafe partial class CpuBackend
         });
     }
 
+
+    /// <summary>For a stride-1, non-pointwise convolution whose padding is at most dilation·(R−1) (and likewise for S),
+    /// the geometry of the forward convolution that computes its input gradient: input dy (N, K, P, Q), weights
+    /// (C, K/G, R, S), output (N, C, H, W), padding dilation·(R−1) − padding.</summary>
+    internal static bool TransposedAsForward(in Conv2dGeometry g, out Conv2dGeometry gt)
+    {
+        int pad = g.Dilation * (g.R - 1) - g.Padding;
+        if (g.Stride != 1 || g.IsPointwise || g.R != g.S || pad < 0)
+        {
+            gt = default;
+            return false;
+        }
+        gt = new Conv2dGeometry(g.N, g.K, g.P, g.Q, g.C, g.R, g.S, g.H, g.W, 1, pad, g.Dilation, g.Groups);
+        return true;
+    }
+
+    // w: (K, C/G, R, S) -> wt: (C, K/G, R, S) with wt[gi·Cg + c, k, r, s] = w[gi·Kg + k, c, R−1−r, S−1−s].
+    private static void FlipWeights<T>(T* w, T* wt, in Conv2dGeometry g) where T : unmanaged
+    {
+        int cg = g.CPerGroup, kg = g.KPerGroup, rs = g.R * g.S;
+        for (int gi = 0; gi < g.Groups; gi++)
+            for (int k = 0; k < kg; k++)
+                for (int c = 0; c < cg; c++)
+                {
+                    T* src = w + ((long)(gi * kg + k) * cg + c) * rs;
+                    T* dst = wt + ((long)(gi * cg + c) * kg + k) * rs;
+                    for (int i = 0; i < rs; i++) dst[i] = src[rs - 1 - i];
+                }
+    }
+
     // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C/G, R, S).
     // dw_g (K/G, C/G·R·S) = Σ_n dy_g (K/G, P·Q) · col_gᵀ. Images are split into one contiguous chunk per worker, each
     // summing into its own buffer; the buffers are added in chunk order, so the result does not depend on scheduling.
     private static void ConvBackwardFilter<T>(nint xAddr, nint dyAddr, nint dwAddr, Conv2dGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, colSize = (long)g.C * g.R * g.S * pq;
+        long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, ld = ColLd(pq), colSize = (long)g.C * g.R * g.S * ld;
         long dwSize = (long)g.K * g.ColRows;
         int chunks = RunParallel(g.N, g.K * pq * g.ColRows) ? Math.Min(g.N, CpuParallel.MaxThreads) : 1;
         var partials = new nint[chunks];
@@ -148,13 +196,13 @@ internal sealed unsafe partial class CpuBackend
                     if (!g.IsPointwise)
                     {
                         using var _p4 = CpuProfiler.Op("Conv.Im2Col(filter)");
-                        Im2Col(x, col, g);
+                        Im2Col(x, col, g, ld);
                         src = col;
                     }
                     using var _p5 = CpuProfiler.Op("Conv.FilterGemm");
                     GemmBatched(false, true, g.KPerGroup, g.ColRows, (int)pq,
                         (T*)dyAddr + n * g.K * pq, (int)pq, g.KPerGroup * pq,
-                        src, (int)pq, g.ColRows * pq,
+                        src, g.IsPointwise ? (int)pq : (int)ld, g.ColRows * (g.IsPointwise ? pq : ld),
                         n == first ? 0 : 1, acc, g.ColRows, (long)g.KPerGroup * g.ColRows, g.Groups);
                 }
             }
@@ -188,6 +236,10 @@ internal sealed unsafe partial class CpuBackend
         }
     }
 
+    /// <summary>Row stride of an im2col matrix with pq columns: pq, plus 16 floats when pq·4 bytes is a multiple of 512, so
+    /// the GEMM walking a column panel down the rows does not hit one L1 set (4 KiB-strided rows alias in an 8-way L1).</summary>
+    internal static long ColLd(long pq) => pq % 128 == 0 ? pq + 16 : pq;
+
     /// <summary>Output columns q whose input column q·stride + offset lies in [0, w): [q0, q1).</summary>
     private static (int Q0, int Q1) ValidRange(int q, int stride, int offset, int w)
     {
@@ -201,9 +253,9 @@ internal sealed unsafe partial class CpuBackend
 
     // x: (C, H, W) of one image -> col: (C·R·S, P·Q), as Im2ColReference: per kernel tap, the valid column range is
     // found once; padding columns are zeroed and the interior copied (stride 1: a block copy; else a strided gather).
-    private static void Im2Col<T>(T* x, T* col, in Conv2dGeometry g) where T : unmanaged, INumberBase<T>
+    private static void Im2Col<T>(T* x, T* col, in Conv2dGeometry g, long ld) where T : unmanaged, INumberBase<T>
     {
-        int pq = g.P * g.Q, hw = g.H * g.W;
+        int hw = g.H * g.W;
         for (int c = 0; c < g.C; c++)
         {
             T* plane = x + (long)c * hw;
@@ -213,12 +265,29 @@ internal sealed unsafe partial class CpuBackend
                 var (p0, p1) = ValidRange(g.P, g.Stride, dh, g.H);
                 for (int s = 0; s < g.S; s++)
                 {
-                    T* dst = col + ((long)(c * g.R + r) * g.S + s) * pq;
+                    T* dst = col + ((long)(c * g.R + r) * g.S + s) * ld;
                     int dw = s * g.Dilation - g.Padding;
                     var (q0, q1) = ValidRange(g.Q, g.Stride, dw, g.W);
                     if (p0 > 0) new Span<T>(dst, p0 * g.Q).Clear();
                     if (p1 < g.P) new Span<T>(dst + p1 * g.Q, (g.P - p1) * g.Q).Clear();
                     int len = q1 - q0;
+                    if (g.Stride == 1 && g.Q == g.W && p1 > p0)
+                    {
+                        // "Same"-width stride-1 conv: rows p0..p1 of this tap are one shifted run of the input plane.
+                        // Copy the run in one block (clipped to the plane), then zero the padding columns of each row.
+                        long start = (long)(p0 + dh) * g.W + dw, end = start + (long)(p1 - p0) * g.Q;
+                        long from = Math.Max(start, 0), to = Math.Min(end, (long)hw);
+                        if (to > from)
+                            Buffer.MemoryCopy(plane + from, dst + p0 * g.Q + (from - start), (to - from) * sizeof(T), (to - from) * sizeof(T));
+                        if (q0 > 0 || q1 < g.Q)
+                            for (int p = p0; p < p1; p++)
+                            {
+                                T* o = dst + p * g.Q;
+                                for (int q = 0; q < q0; q++) o[q] = T.Zero;
+                                for (int q = q1; q < g.Q; q++) o[q] = T.Zero;
+                            }
+                        continue;
+                    }
                     for (int p = p0; p < p1; p++)
                     {
                         T* o = dst + p * g.Q;
@@ -236,9 +305,9 @@ internal sealed unsafe partial class CpuBackend
 
     // col: (C·R·S, P·Q) -> dx: (C, H, W) of one image (overwritten), as Col2ImReference: per tap and output row, the
     // valid columns are added back to the input row in one vector pass (stride 1) or a strided scatter.
-    private static void Col2Im<T>(T* col, T* dx, in Conv2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Col2Im<T>(T* col, T* dx, in Conv2dGeometry g, long ld) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int pq = g.P * g.Q, hw = g.H * g.W;
+        int hw = g.H * g.W;
         new Span<T>(dx, checked(g.C * hw)).Clear();
         for (int c = 0; c < g.C; c++)
         {
@@ -249,7 +318,7 @@ internal sealed unsafe partial class CpuBackend
                 var (p0, p1) = ValidRange(g.P, g.Stride, dh, g.H);
                 for (int s = 0; s < g.S; s++)
                 {
-                    T* src = col + ((long)(c * g.R + r) * g.S + s) * pq;
+                    T* src = col + ((long)(c * g.R + r) * g.S + s) * ld;
                     int dw = s * g.Dilation - g.Padding;
                     var (q0, q1) = ValidRange(g.Q, g.Stride, dw, g.W);
                     for (int p = p0; p < p1; p++)
@@ -354,7 +423,7 @@ internal sealed unsafe partial class CpuBackend
 internal sealed unsafe partial class CpuBackend
 {
     // Entry points for the fast-vs-reference tests of the private im2col / col2im kernels.
-    internal static void Im2ColForTests(float* x, float* col, in Conv2dGeometry g) => Im2Col(x, col, g);
+    internal static void Im2ColForTests(float* x, float* col, in Conv2dGeometry g) => Im2Col(x, col, g, (long)g.P * g.Q);
 
-    internal static void Col2ImForTests(float* col, float* dx, in Conv2dGeometry g) => Col2Im(col, dx, g);
+    internal static void Col2ImForTests(float* col, float* dx, in Conv2dGeometry g) => Col2Im(col, dx, g, (long)g.P * g.Q);
 }

@@ -1,6 +1,7 @@
 // CPU kernels for pooling, global average pooling, batch norm and Axpy (the SE scale + residual sum, optionally fused
 // with the ReLU after it). Each works plane by plane (one (n, c) image channel) or channel by channel, in parallel
-// when the work is large; ReferenceNn.cs holds the plain loops they are tested against.
+// when the work is large, with Vector512 passes from SimdKernels.cs; ReferenceNn.cs holds the plain loops they are
+// tested against.
 using System.Numerics;
 using SeFramework.Backends;
 
@@ -53,6 +54,11 @@ internal sealed unsafe partial class CpuBackend
     // x: (N, C, H, W) -> y: (N, C, P, Q)
     private static void PoolForward<T>(PoolMode mode, nint xAddr, nint yAddr, Pool2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (mode == PoolMode.Max)
+        {
+            MaxPoolForward<T>(xAddr, yAddr, g);
+            return;
+        }
         var win = new PoolWindows(g);
         long hw = (long)g.H * g.W, pq = (long)g.P * g.Q;
         ForEachItem(g.N * g.C, pq * g.Kernel * g.Kernel, plane =>
@@ -94,6 +100,11 @@ internal sealed unsafe partial class CpuBackend
     // x, so no index tensor is kept between forward and backward).
     private static void PoolBackward<T>(PoolMode mode, nint xAddr, nint dyAddr, nint dxAddr, Pool2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (mode == PoolMode.Max)
+        {
+            MaxPoolBackward<T>(xAddr, dyAddr, dxAddr, g);
+            return;
+        }
         var win = new PoolWindows(g);
         long hw = (long)g.H * g.W, pq = (long)g.P * g.Q;
         ForEachItem(g.N * g.C, pq * g.Kernel * g.Kernel, plane =>
@@ -131,6 +142,83 @@ internal sealed unsafe partial class CpuBackend
                             for (int iw = w0; iw < w1; iw++) dx[ih * g.W + iw] += share;
                     }
                 }
+        });
+    }
+
+    // Max pooling with the window bounds and sizes in locals (the JIT keeps them in registers) and one plane per item.
+    // Same scan order and NaN rule as the generic loop: the first maximum (or first NaN) of each window wins.
+    // x: (N, C, H, W) -> y: (N, C, P, Q)
+    private static void MaxPoolForward<T>(nint xAddr, nint yAddr, Pool2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var win = new PoolWindows(g);
+        int[] h0s = win.H0, h1s = win.H1, w0s = win.W0, w1s = win.W1;
+        int width = g.W, pOut = g.P, qOut = g.Q;
+        long hw = (long)g.H * g.W, pq = (long)g.P * g.Q;
+        ForEachItem(g.N * g.C, pq * g.Kernel * g.Kernel, plane =>
+        {
+            T* x = (T*)xAddr + plane * hw;
+            T* y = (T*)yAddr + plane * pq;
+            for (int p = 0; p < pOut; p++)
+            {
+                int h0 = h0s[p], h1 = h1s[p];
+                for (int q = 0; q < qOut; q++)
+                {
+                    int w0 = w0s[q], w1 = w1s[q];
+                    T v = T.NegativeInfinity;
+                    bool first = true;
+                    for (int ih = h0; ih < h1; ih++)
+                    {
+                        T* row = x + ih * width;
+                        for (int iw = w0; iw < w1; iw++)
+                        {
+                            T c = row[iw];
+                            if (first || c > v || (T.IsNaN(c) && !T.IsNaN(v))) v = c;
+                            first = false;
+                        }
+                    }
+                    y[p * qOut + q] = v;
+                }
+            }
+        });
+    }
+
+    // dy: (N, C, P, Q) -> dx: (N, C, H, W); each window's gradient goes to its first maximum (recomputed from x).
+    private static void MaxPoolBackward<T>(nint xAddr, nint dyAddr, nint dxAddr, Pool2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var win = new PoolWindows(g);
+        int[] h0s = win.H0, h1s = win.H1, w0s = win.W0, w1s = win.W1;
+        int width = g.W, pOut = g.P, qOut = g.Q;
+        long hw = (long)g.H * g.W, pq = (long)g.P * g.Q;
+        ForEachItem(g.N * g.C, pq * g.Kernel * g.Kernel, plane =>
+        {
+            T* x = (T*)xAddr + plane * hw;
+            T* dy = (T*)dyAddr + plane * pq;
+            T* dx = (T*)dxAddr + plane * hw;
+            new Span<T>(dx, checked((int)hw)).Clear();
+            for (int p = 0; p < pOut; p++)
+            {
+                int h0 = h0s[p], h1 = h1s[p];
+                for (int q = 0; q < qOut; q++)
+                {
+                    int w0 = w0s[q], w1 = w1s[q];
+                    int best = -1;
+                    T v = T.NegativeInfinity;
+                    for (int ih = h0; ih < h1; ih++)
+                    {
+                        T* row = x + ih * width;
+                        for (int iw = w0; iw < w1; iw++)
+                        {
+                            T c = row[iw];
+                            if (best < 0 || c > v || (T.IsNaN(c) && !T.IsNaN(v)))
+                            {
+                                v = c;
+                                best = ih * width + iw;
+                            }
+                        }
+                    }
+                    if (best >= 0) dx[best] += dy[p * qOut + q];
+                }
+            }
         });
     }
 

@@ -17,7 +17,7 @@ internal sealed unsafe partial class CpuBackend : IBackend
 
     public void Copy(Tensor src, Tensor dst)
     {
-        using var _profile = CpuProfiler.Op("Copy");
+        using var _profile = CpuProfiler.Op(CpuProfiler.Enabled ? $"Copy.{(src.IsContiguous ? "dense" : "strided")}{(src.DType != dst.DType ? ".cast" : "")}.{string.Join("x", src.Shape)}" : null);
         switch (src.DType, dst.DType)
         {
             case (DType.Float32, DType.Float32): CopyKernel<float, float>(src, dst); break;

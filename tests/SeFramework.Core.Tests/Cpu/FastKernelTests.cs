@@ -141,6 +141,28 @@ public sealed unsafe class FastKernelTests
     }
 
     [Theory]
+    [InlineData(2, 4, 9, 7, 6, 3, 1, 1, 1)]   // the usual 3×3 "same" conv
+    [InlineData(1, 3, 8, 8, 5, 3, 0, 1, 1)]   // no padding: the transposed conv pads by 2
+    [InlineData(2, 4, 9, 9, 8, 3, 2, 2, 2)]   // dilation 2, groups 2
+    [InlineData(3, 6, 7, 5, 6, 5, 1, 1, 3)]   // kernel 5, less than half padding, groups 3
+    [InlineData(2, 8, 6, 6, 8, 3, 1, 1, 8)]   // depthwise
+    public void Stride1_input_gradient_as_a_forward_conv_matches_the_reference(int n, int c, int h, int w, int k, int r, int pad, int dil, int groups)
+    {
+        using var scope = TensorScope.Begin();
+        int p = Conv2dGeometry.OutputSize(h, r, 1, pad, dil), q = Conv2dGeometry.OutputSize(w, r, 1, pad, dil);
+        var g = new Conv2dGeometry(n, c, h, w, k, r, r, p, q, 1, pad, dil, groups);
+        Assert.True(CpuBackend.TransposedAsForward(g, out _));
+        var weight = Tensor.RandN(new[] { k, c / groups, r, r }, new Rng(20));
+        var dy = Tensor.RandN(new[] { n, k, p, q }, new Rng(21));
+        var dx = Tensor.Empty(new[] { n, c, h, w });
+        BackendRegistry.For(Device.Cpu).Conv2dBackwardData(dy, weight, dx, g);
+        var dxRef = new float[n * c * h * w];
+        ReferenceNn.Conv2dBackwardData<float>(dy.Span<float>(), weight.Span<float>(), dxRef, g);
+        var got = dx.ToFloatArray();
+        for (int i = 0; i < got.Length; i++) Assert.True(Math.Abs(got[i] - dxRef[i]) <= 1e-4 * (1 + Math.Abs(dxRef[i])), $"dx {i}: {got[i]} vs {dxRef[i]}");
+    }
+
+    [Theory]
     [InlineData(1, 3, 1, 1)]
     [InlineData(1, 5, 7, 9)]
     [InlineData(5, 17, 1, 1)]     // 1×1 spatial (SE-style)
@@ -182,6 +204,56 @@ public sealed unsafe class FastKernelTests
                 var daArr = da.ToFloatArray();
                 for (int i = 0; i < daRef.Length; i++) Assert.True(Math.Abs(daArr[i] - daRef[i]) <= 1e-4 * (1 + Math.Abs(daRef[i])), $"axpy da {i}: {daArr[i]} vs {daRef[i]}");
             }
+    }
+
+    [Theory]
+    [InlineData(7, 0.0, 0.0, false)]
+    [InlineData(100_003, 0.9, 0.0, false)]   // parallel chunks and a vector tail
+    [InlineData(45, 0.9, 0.1, true)]
+    [InlineData(33, 0.9, 0.0, true)]
+    public void Sgd_update_equals_the_scalar_rule_bit_for_bit(int n, double momentum, double dampening, bool nesterov)
+    {
+        using var scope = TensorScope.Begin();
+        var p = RandomFloats(n, 30);
+        var g = RandomFloats(n, 31);
+        var buf = RandomFloats(n, 32);
+        var backend = BackendRegistry.For(Device.Cpu);
+        foreach (bool first in new[] { true, false })
+        {
+            var pt = Tensor.FromArray(p, new[] { n });
+            var bt = Tensor.FromArray(buf, new[] { n });
+            backend.SgdUpdate(pt, Tensor.FromArray(g, new[] { n }), momentum == 0 ? null : bt, first, 0.1, momentum, dampening, 1e-4, nesterov);
+            var pRef = (float[])p.Clone();
+            var bRef = (float[])buf.Clone();
+            CpuBackend.SgdKernel<float>(pRef, g, momentum == 0 ? default : bRef, momentum != 0, first, 0.1f, (float)momentum, (float)dampening, 1e-4f, nesterov);
+            AssertBitsEqual(pRef, pt.ToFloatArray(), $"param first={first}");
+            if (momentum != 0) AssertBitsEqual(bRef, bt.ToFloatArray(), $"momentum first={first}");
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Fused_batch_norm_relu_equals_the_two_ops(bool training)
+    {
+        using var scope = TensorScope.Begin();
+        int n = 3, c = 5, h = 7, w = 6;
+        var x = Tensor.RandN(new[] { n, c, h, w }, new Rng(40)).RequiresGrad_();
+        var gamma = Tensor.RandN(new[] { c }, new Rng(41)).RequiresGrad_();
+        var beta = Tensor.RandN(new[] { c }, new Rng(42)).RequiresGrad_();
+        var dy = Tensor.RandN(new[] { n, c, h, w }, new Rng(43));
+        Tensor rm1 = Tensor.Zeros(new[] { c }), rv1 = Tensor.Ones(new[] { c }), rm2 = Tensor.Zeros(new[] { c }), rv2 = Tensor.Ones(new[] { c });
+        var fused = F.BatchNorm2dRelu(x, rm1, rv1, gamma, beta, training);
+        fused.Backward(dy);
+        var (gx, gg, gb) = (x.Grad!.ToFloatArray(), gamma.Grad!.ToFloatArray(), beta.Grad!.ToFloatArray());
+        x.Grad = gamma.Grad = beta.Grad = null;
+        var seq = F.BatchNorm2d(x, rm2, rv2, gamma, beta, training).Relu();
+        seq.Backward(dy);
+        AssertBitsEqual(seq.ToFloatArray(), fused.ToFloatArray(), "y");
+        AssertBitsEqual(x.Grad!.ToFloatArray(), gx, "dx");
+        AssertBitsEqual(gamma.Grad!.ToFloatArray(), gg, "dgamma");
+        AssertBitsEqual(beta.Grad!.ToFloatArray(), gb, "dbeta");
+        AssertBitsEqual(rv2.ToFloatArray(), rv1.ToFloatArray(), "running var");
     }
 
     [Fact]
