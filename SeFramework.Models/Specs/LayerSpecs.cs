@@ -139,10 +139,21 @@ public sealed class NamedSequential : Module
         foreach (var (name, module) in layers) _layers.Add(RegisterModule(name, module));
     }
 
+    /// <summary>Runs the layers in order; a BatchNorm2d directly followed by a ReLU runs as one fused
+    /// F.BatchNorm2dRelu (same values, one pass and one saved activation instead of two).</summary>
     public override Tensor Forward(Tensor input)
     {
         var x = input;
-        foreach (var layer in _layers) x = layer.Forward(x);
+        for (int i = 0; i < _layers.Count; i++)
+        {
+            if (_layers[i] is BatchNorm2d bn && i + 1 < _layers.Count && _layers[i + 1] is ReLU)
+            {
+                x = F.BatchNorm2dRelu(x, bn.RunningMean, bn.RunningVar, bn.Weight, bn.Bias, bn.Training, bn.Momentum, bn.Eps);
+                i++;
+                continue;
+            }
+            x = _layers[i].Forward(x);
+        }
         return x;
     }
 }

@@ -140,10 +140,11 @@ public class SeResNetEndToEndTests(ITestOutputHelper output)
         // One fixed batch: x (8, 1, 16, 16) in [-1, 1), labels in [0, 10). About 380k ReLU inputs per step: with some
         // input seeds one lands within the frameworks' ~1e-6 rounding difference of 0 during the 5 steps, the ReLU passes
         // a gradient in one framework only, and the trajectories fork by ~1e-3 (seen with input seed 161: every ReLU
-        // margin of the torch run was checked, the fork came from a pre-activation of 9e-7). This seed keeps every
-        // |pre-ReLU| ≥ 1e-6 (logged below), so the comparison measures rounding, not a coin flip.
+        // margin of the torch run was checked, the fork came from a pre-activation of 9e-7). Input seed 11 had the widest
+        // margin of seeds 1–16 after the SIMD kernels changed our rounding (every |pre-ReLU| ≥ 2.5e-6, logged below), so
+        // the comparison measures rounding, not a coin flip. A float64 trajectory would remove the fragility for good.
         long[] xShape = [batch, 1, side, side];
-        var xData = TestData.Uniform(TestData.Count(xShape), seed: 165);
+        var xData = TestData.Uniform(TestData.Count(xShape), seed: 11);
         var rng = new Random(162);
         int[] labels = Enumerable.Range(0, batch).Select(_ => rng.Next(classes)).ToArray();
         var x = Tensor.FromArray(xData, xShape.Select(d => (int)d).ToArray());
