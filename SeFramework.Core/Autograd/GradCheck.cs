@@ -42,8 +42,8 @@ public static class GradCheck
             for (int i = 0; i < inputs.Length; i++)
             {
                 if (analytic[i] == null) continue;
-                var span = inputs[i].Contiguous().Span<double>();
                 if (!inputs[i].IsContiguous) throw new ArgumentException("GradCheck inputs must be contiguous");
+                var span = inputs[i].Span<double>();
                 for (int e = 0; e < span.Length; e++)
                 {
                     double orig = span[e];

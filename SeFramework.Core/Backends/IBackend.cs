@@ -41,7 +41,7 @@ public partial interface IBackend
     /// <summary>Every element of contiguous dst = value.</summary>
     void Fill(Tensor dst, double value);
 
-    /// <summary>y = op(x) elementwise. x: any layout, y: contiguous, same shape.</summary>
+    /// <summary>y = op(x) elementwise. x, y: contiguous, same shape (the dispatcher makes x contiguous).</summary>
     void Unary(UnaryOp op, Tensor x, Tensor y, double scalar);
 
     /// <summary>dx = dy * op'(x) (using y = op(x) where cheaper). All contiguous, same shape.</summary>

@@ -83,13 +83,8 @@ public class ModuleTests
     [Fact]
     public void Duplicate_member_names_are_rejected()
     {
-        Assert.Throws<ArgumentException>(() => new Sequential().Add(new ReLU()).Add(new ReLU()).Count.ToString().Length > 0 && DuplicateName());
-    }
-
-    private static bool DuplicateName()
-    {
-        var m = new DuplicateModule();
-        return m.Training;
+        var ex = Assert.Throws<ArgumentException>(() => new DuplicateModule());
+        Assert.Contains("'w'", ex.Message);
     }
 
     private sealed class DuplicateModule : Module
