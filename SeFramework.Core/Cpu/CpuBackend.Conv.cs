@@ -357,21 +357,10 @@ internal sealed unsafe partial class CpuBackend
                             continue;
                         }
                         T* src = plane + ih * g.W;
-                        if (g.Stride == 1)
+                        for (int q = 0; q < g.Q; q++)
                         {
-                            for (int q = 0; q < g.Q; q++)
-                            {
-                                int iw = q + dw;
-                                out_[q] = (uint)iw < (uint)g.W ? src[iw] : T.Zero;
-                            }
-                        }
-                        else
-                        {
-                            for (int q = 0; q < g.Q; q++)
-                            {
-                                int iw = q * g.Stride + dw;
-                                out_[q] = (uint)iw < (uint)g.W ? src[iw] : T.Zero;
-                            }
+                            int iw = q * g.Stride + dw;
+                            out_[q] = (uint)iw < (uint)g.W ? src[iw] : T.Zero;
                         }
                     }
                 }

@@ -51,7 +51,7 @@ internal sealed unsafe partial class CpuBackend
             : (H1[p] - H0[p]) * (W1[q] - W0[q]);
     }
 
-    // x: (N, C, H, W) -> y: (N, C, P, Q)
+    // x: (N, C, H, W) -> y: (N, C, P, Q). Average modes here; Max in MaxPoolForward.
     private static void PoolForward<T>(PoolMode mode, nint xAddr, nint yAddr, Pool2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (mode == PoolMode.Max)
@@ -69,35 +69,15 @@ internal sealed unsafe partial class CpuBackend
                 for (int q = 0; q < g.Q; q++)
                 {
                     int h0 = win.H0[p], h1 = win.H1[p], w0 = win.W0[q], w1 = win.W1[q];
-                    T v;
-                    if (mode == PoolMode.Max)
-                    {
-                        v = T.NegativeInfinity;
-                        bool first = true;
-                        for (int ih = h0; ih < h1; ih++)
-                            for (int iw = w0; iw < w1; iw++)
-                            {
-                                T c = x[ih * g.W + iw];
-                                // NaN propagates as the max, like PyTorch.
-                                if (first || c > v || (T.IsNaN(c) && !T.IsNaN(v))) v = c;
-                                first = false;
-                            }
-                    }
-                    else
-                    {
-                        T sum = T.Zero;
-                        for (int ih = h0; ih < h1; ih++)
-                            for (int iw = w0; iw < w1; iw++) sum += x[ih * g.W + iw];
-                        int div = win.Divisor(mode, p, q);
-                        v = h1 <= h0 || w1 <= w0 ? T.Zero : sum / T.CreateTruncating(div);
-                    }
-                    y[p * g.Q + q] = v;
+                    T sum = T.Zero;
+                    for (int ih = h0; ih < h1; ih++)
+                        for (int iw = w0; iw < w1; iw++) sum += x[ih * g.W + iw];
+                    y[p * g.Q + q] = h1 <= h0 || w1 <= w0 ? T.Zero : sum / T.CreateTruncating(win.Divisor(mode, p, q));
                 }
         });
     }
 
-    // dy: (N, C, P, Q) -> dx: (N, C, H, W). Max: the gradient goes to the first maximum of the window (recomputed from
-    // x, so no index tensor is kept between forward and backward).
+    // dy: (N, C, P, Q) -> dx: (N, C, H, W). Average modes here; Max in MaxPoolBackward.
     private static void PoolBackward<T>(PoolMode mode, nint xAddr, nint dyAddr, nint dxAddr, Pool2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (mode == PoolMode.Max)
@@ -109,7 +89,6 @@ internal sealed unsafe partial class CpuBackend
         long hw = (long)g.H * g.W, pq = (long)g.P * g.Q;
         ForEachItem(g.N * g.C, pq * g.Kernel * g.Kernel, plane =>
         {
-            T* x = (T*)xAddr + plane * hw;
             T* dy = (T*)dyAddr + plane * pq;
             T* dx = (T*)dxAddr + plane * hw;
             new Span<T>(dx, checked((int)hw)).Clear();
@@ -117,36 +96,16 @@ internal sealed unsafe partial class CpuBackend
                 for (int q = 0; q < g.Q; q++)
                 {
                     int h0 = win.H0[p], h1 = win.H1[p], w0 = win.W0[q], w1 = win.W1[q];
-                    T d = dy[p * g.Q + q];
-                    if (mode == PoolMode.Max)
-                    {
-                        int best = -1;
-                        T v = T.NegativeInfinity;
-                        for (int ih = h0; ih < h1; ih++)
-                            for (int iw = w0; iw < w1; iw++)
-                            {
-                                T c = x[ih * g.W + iw];
-                                if (best < 0 || c > v || (T.IsNaN(c) && !T.IsNaN(v)))
-                                {
-                                    v = c;
-                                    best = ih * g.W + iw;
-                                }
-                            }
-                        if (best >= 0) dx[best] += d;
-                    }
-                    else
-                    {
-                        if (h1 <= h0 || w1 <= w0) continue;
-                        T share = d / T.CreateTruncating(win.Divisor(mode, p, q));
-                        for (int ih = h0; ih < h1; ih++)
-                            for (int iw = w0; iw < w1; iw++) dx[ih * g.W + iw] += share;
-                    }
+                    if (h1 <= h0 || w1 <= w0) continue;
+                    T share = dy[p * g.Q + q] / T.CreateTruncating(win.Divisor(mode, p, q));
+                    for (int ih = h0; ih < h1; ih++)
+                        for (int iw = w0; iw < w1; iw++) dx[ih * g.W + iw] += share;
                 }
         });
     }
 
     // Max pooling with the window bounds and sizes in locals (the JIT keeps them in registers) and one plane per item.
-    // Same scan order and NaN rule as the generic loop: the first maximum (or first NaN) of each window wins.
+    // Same scan order and NaN rule as ReferenceNn.Pool2dForward: the first maximum (or first NaN) of each window wins.
     // x: (N, C, H, W) -> y: (N, C, P, Q)
     private static void MaxPoolForward<T>(nint xAddr, nint yAddr, Pool2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -182,7 +141,8 @@ internal sealed unsafe partial class CpuBackend
         });
     }
 
-    // dy: (N, C, P, Q) -> dx: (N, C, H, W); each window's gradient goes to its first maximum (recomputed from x).
+    // dy: (N, C, P, Q) -> dx: (N, C, H, W); each window's gradient goes to its first maximum (recomputed from x, so no
+    // index tensor is kept between forward and backward).
     private static void MaxPoolBackward<T>(nint xAddr, nint dyAddr, nint dxAddr, Pool2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var win = new PoolWindows(g);

@@ -9,9 +9,9 @@ internal static class ReferenceNn
 {
     // ---- convolution ----
 
-    // x: (N, C, H, W), w: (K, C/G, R, S), bias: (K) or empty -> y: (N, K, P, Q)
-    public static void Conv2dForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias, Span<T> y, Conv2dGeometry g)
-        where T : IFloatingPointIeee754<T>
+    // Every (output, input, weight) index triple of the convolution that does not fall in the padding, in (n, k, p, q,
+    // c, r, s) order: y[Y] = Σ x[X]·w[Wt] over the triples with that Y.
+    private static IEnumerable<(int Y, int X, int Wt)> ConvTaps(Conv2dGeometry g)
     {
         int cg = g.CPerGroup, kg = g.KPerGroup;
         for (int n = 0; n < g.N; n++)
@@ -19,7 +19,7 @@ internal static class ReferenceNn
                 for (int p = 0; p < g.P; p++)
                     for (int q = 0; q < g.Q; q++)
                     {
-                        T sum = bias.IsEmpty ? T.Zero : bias[k];
+                        int yi = ((n * g.K + k) * g.P + p) * g.Q + q;
                         for (int c = 0; c < cg; c++)
                         {
                             int ci = k / kg * cg + c;
@@ -29,11 +29,19 @@ internal static class ReferenceNn
                                     int ih = p * g.Stride - g.Padding + r * g.Dilation;
                                     int iw = q * g.Stride - g.Padding + s * g.Dilation;
                                     if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
-                                    sum += x[((n * g.C + ci) * g.H + ih) * g.W + iw] * w[((k * cg + c) * g.R + r) * g.S + s];
+                                    yield return (yi, ((n * g.C + ci) * g.H + ih) * g.W + iw, ((k * cg + c) * g.R + r) * g.S + s);
                                 }
                         }
-                        y[((n * g.K + k) * g.P + p) * g.Q + q] = sum;
                     }
+    }
+
+    // x: (N, C, H, W), w: (K, C/G, R, S), bias: (K) or empty -> y: (N, K, P, Q)
+    public static void Conv2dForward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> w, ReadOnlySpan<T> bias, Span<T> y, Conv2dGeometry g)
+        where T : IFloatingPointIeee754<T>
+    {
+        int pq = g.P * g.Q;
+        for (int i = 0; i < y.Length; i++) y[i] = bias.IsEmpty ? T.Zero : bias[i / pq % g.K];
+        foreach (var (yi, xi, wi) in ConvTaps(g)) y[yi] += x[xi] * w[wi];
     }
 
     // dy: (N, K, P, Q), w: (K, C/G, R, S) -> dx: (N, C, H, W)
@@ -41,26 +49,7 @@ internal static class ReferenceNn
         where T : IFloatingPointIeee754<T>
     {
         dx.Clear();
-        int cg = g.CPerGroup, kg = g.KPerGroup;
-        for (int n = 0; n < g.N; n++)
-            for (int k = 0; k < g.K; k++)
-                for (int p = 0; p < g.P; p++)
-                    for (int q = 0; q < g.Q; q++)
-                    {
-                        T d = dy[((n * g.K + k) * g.P + p) * g.Q + q];
-                        for (int c = 0; c < cg; c++)
-                        {
-                            int ci = k / kg * cg + c;
-                            for (int r = 0; r < g.R; r++)
-                                for (int s = 0; s < g.S; s++)
-                                {
-                                    int ih = p * g.Stride - g.Padding + r * g.Dilation;
-                                    int iw = q * g.Stride - g.Padding + s * g.Dilation;
-                                    if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
-                                    dx[((n * g.C + ci) * g.H + ih) * g.W + iw] += d * w[((k * cg + c) * g.R + r) * g.S + s];
-                                }
-                        }
-                    }
+        foreach (var (yi, xi, wi) in ConvTaps(g)) dx[xi] += dy[yi] * w[wi];
     }
 
     // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C/G, R, S), dbias: (K) (skipped when empty)
@@ -69,27 +58,10 @@ internal static class ReferenceNn
     {
         dw.Clear();
         dbias.Clear();
-        int cg = g.CPerGroup, kg = g.KPerGroup;
-        for (int n = 0; n < g.N; n++)
-            for (int k = 0; k < g.K; k++)
-                for (int p = 0; p < g.P; p++)
-                    for (int q = 0; q < g.Q; q++)
-                    {
-                        T d = dy[((n * g.K + k) * g.P + p) * g.Q + q];
-                        if (!dbias.IsEmpty) dbias[k] += d;
-                        for (int c = 0; c < cg; c++)
-                        {
-                            int ci = k / kg * cg + c;
-                            for (int r = 0; r < g.R; r++)
-                                for (int s = 0; s < g.S; s++)
-                                {
-                                    int ih = p * g.Stride - g.Padding + r * g.Dilation;
-                                    int iw = q * g.Stride - g.Padding + s * g.Dilation;
-                                    if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
-                                    dw[((k * cg + c) * g.R + r) * g.S + s] += d * x[((n * g.C + ci) * g.H + ih) * g.W + iw];
-                                }
-                        }
-                    }
+        int pq = g.P * g.Q;
+        if (!dbias.IsEmpty)
+            for (int i = 0; i < g.N * g.K * pq; i++) dbias[i / pq % g.K] += dy[i];
+        foreach (var (yi, xi, wi) in ConvTaps(g)) dw[wi] += dy[yi] * x[xi];
     }
 
     // ---- pooling ----
