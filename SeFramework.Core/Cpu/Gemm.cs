@@ -7,8 +7,10 @@ namespace SeFramework.Cpu;
 /// <summary>
 /// Row-major GEMM with leading dimensions. op(A) is m×k (A is k×m when <c>transA</c>), op(B) is k×n (B is n×k when
 /// <c>transB</c>), C is m×n. beta == 0 overwrites C without reading it (NaN in C does not leak through).
-/// Results depend only on the shapes, never on <see cref="CpuParallel.MaxThreads"/>: every C element is summed in the
-/// same order whichever thread computes it.
+/// Sgemm/Dgemm results depend only on the shapes, never on <see cref="CpuParallel.MaxThreads"/>: every C element is
+/// summed in the same order whichever thread computes it (tested). The strided-batch variants split columns by the
+/// thread count, and a tiny slice may take the simple loop instead of the packed kernel, so their results are
+/// bit-identical for a given MaxThreads (what training determinism needs) but may differ in the last bits across counts.
 /// </summary>
 public static unsafe class Gemm
 {
