@@ -7,7 +7,7 @@
 #define MAX_RANK 6
 #define GRID_STRIDE(i, n) for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += gridDim.x * blockDim.x)
 
-// Shape (row-major, dims beyond rank are 1) and the element strides of up to two operands; passed by value (112 bytes).
+// Shape (row-major, dims beyond rank are 1) and the element strides of up to two operands; passed by value (144 bytes).
 struct Strides2 {
     unsigned shape[MAX_RANK];
     long long s0[MAX_RANK];
