@@ -1,7 +1,6 @@
 // Launchers for the CUDA backend's generic kernels (Kernels/backend.cu): the by-value parameter structs that mirror the CUDA
 // ones, the strided-index packing (rank <= 6) and one launch helper. Pointers are raw CUdeviceptr; work goes on the device's stream.
 using System.Runtime.InteropServices;
-using SeFramework.Cuda.Native;
 using SeFramework.Cuda.Runtime;
 
 namespace SeFramework.Cuda.Backend;
@@ -83,12 +82,6 @@ internal static unsafe class BackendKernels
     public static uint Count(long n, string op) => CudaKernels.Count(n, op);
 
     /// <summary>Launches backend.cu's <paramref name="kernel"/> with 256 threads per block on the device's stream.</summary>
-    public static void Launch(CudaDevice d, string kernel, uint gridX, void** args, string context)
-    {
-        nint fn = d.Kernels.Function(Module, kernel);
-        d.MakeCurrent();
-        // SAFETY: args holds addresses of the caller's locals in the kernel's parameter order; cuLaunchKernel copies them.
-        CudaCheck.Driver(CuDriver.LaunchKernel(fn, Math.Max(1u, gridX), 1, 1, LaunchConfig.BlockSize, 1, 1, 0, d.Stream.Handle, args, null),
-            "cuLaunchKernel", $"{Module}.{kernel} grid {gridX}: {context}");
-    }
+    public static void Launch(CudaDevice d, string kernel, uint gridX, void** args, string context) =>
+        CudaKernels.Launch(d, Module, kernel, Math.Max(1u, gridX), args, null, context: context);
 }

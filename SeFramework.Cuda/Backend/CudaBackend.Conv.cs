@@ -130,23 +130,40 @@ public sealed unsafe partial class CudaBackend
         return new ConvPlan(x, w, conv, y, algo, ws);
     }
 
+    // One cuDNN convolution pass with its plan and the plan's workspace: Forward (a = x, b = w) -> y, BackwardData (a = w, b = dy) -> dx,
+    // BackwardFilter (a = x, b = dy) -> dw. alpha = 1, beta = 0 in the tensor's precision (cuDNN reads doubles for double tensors).
+    private void RunConv(ConvDirection dir, in Conv2dGeometry g, DType dtype, ulong a, ulong b, ulong output, string ctx)
+    {
+        var d = CudaDevice;
+        var plan = Plan(dir, g, dtype);
+        ulong ws = d.Allocator.Allocate(plan.WorkspaceBytes, ctx + " workspace");
+        try
+        {
+            double oneD = 1, zeroD = 0;
+            float oneF = 1, zeroF = 0;
+            bool f64 = dtype == DType.Float64;
+            void* one = f64 ? (void*)&oneD : &oneF, zero = f64 ? (void*)&zeroD : &zeroF;
+            nint h = _dnn.Value;
+            var (status, api) = dir switch
+            {
+                ConvDirection.Forward => (CuDnn.ConvolutionForward(h, one, plan.X, a, plan.W, b, plan.Conv, plan.Algo,
+                    ws, plan.WorkspaceBytes, zero, plan.Y, output), "cudnnConvolutionForward"),
+                ConvDirection.BackwardData => (CuDnn.ConvolutionBackwardData(h, one, plan.W, a, plan.Y, b, plan.Conv, plan.Algo,
+                    ws, plan.WorkspaceBytes, zero, plan.X, output), "cudnnConvolutionBackwardData"),
+                _ => (CuDnn.ConvolutionBackwardFilter(h, one, plan.X, a, plan.Y, b, plan.Conv, plan.Algo,
+                    ws, plan.WorkspaceBytes, zero, plan.W, output), "cudnnConvolutionBackwardFilter"),
+            };
+            CudaCheck.Dnn(status, api, ctx + $" algo {plan.Algo}");
+        }
+        finally { d.Allocator.Free(ws); }
+    }
 
     public void Conv2dForward(Tensor x, Tensor weight, Tensor? bias, Tensor y, in Conv2dGeometry g)
     {
         var d = CudaDevice;
         if ((long)g.N * g.K * g.P * g.Q == 0) return;
-        var plan = Plan(ConvDirection.Forward, g, x.DType);
         string ctx = $"Conv2dForward {Describe(g)} {x.DType}";
-        ulong ws = d.Allocator.Allocate(plan.WorkspaceBytes, ctx + " workspace");
-        try
-        {
-            // alpha = 1, beta = 0 in the tensor's precision (cuDNN reads doubles for double tensors).
-            double oneD = 1, zeroD = 0;
-            float oneF = 1, zeroF = 0;
-            CudaCheck.Dnn(CuDnn.ConvolutionForward(_dnn.Value, (x.DType == DType.Float64 ? (void*)&oneD : &oneF), plan.X, Ptr(x, ctx), plan.W, Ptr(weight, ctx), plan.Conv, plan.Algo,
-                ws, plan.WorkspaceBytes, (x.DType == DType.Float64 ? (void*)&zeroD : &zeroF), plan.Y, Ptr(y, ctx)), "cudnnConvolutionForward", ctx + $" algo {plan.Algo}");
-        }
-        finally { d.Allocator.Free(ws); }
+        RunConv(ConvDirection.Forward, g, x.DType, Ptr(x, ctx), Ptr(weight, ctx), Ptr(y, ctx), ctx);
         if (bias != null)
         {
             ulong yp = Ptr(y, ctx), bp = Ptr(bias, ctx);
@@ -159,45 +176,20 @@ public sealed unsafe partial class CudaBackend
 
     public void Conv2dBackwardData(Tensor dy, Tensor weight, Tensor dx, in Conv2dGeometry g)
     {
-        var d = CudaDevice;
         if (dx.NumElements == 0) return;
         string ctx = $"Conv2dBackwardData {Describe(g)} {dy.DType}";
         if ((long)g.N * g.K * g.P * g.Q == 0) { Fill(dx, 0); return; }
-        var plan = Plan(ConvDirection.BackwardData, g, dy.DType);
-        ulong ws = d.Allocator.Allocate(plan.WorkspaceBytes, ctx + " workspace");
-        try
-        {
-            // alpha = 1, beta = 0 in the tensor's precision (cuDNN reads doubles for double tensors).
-            double oneD = 1, zeroD = 0;
-            float oneF = 1, zeroF = 0;
-            CudaCheck.Dnn(CuDnn.ConvolutionBackwardData(_dnn.Value, (dy.DType == DType.Float64 ? (void*)&oneD : &oneF), plan.W, Ptr(weight, ctx), plan.Y, Ptr(dy, ctx), plan.Conv, plan.Algo,
-                ws, plan.WorkspaceBytes, (dy.DType == DType.Float64 ? (void*)&zeroD : &zeroF), plan.X, Ptr(dx, ctx)), "cudnnConvolutionBackwardData", ctx + $" algo {plan.Algo}");
-        }
-        finally { d.Allocator.Free(ws); }
+        RunConv(ConvDirection.BackwardData, g, dy.DType, Ptr(weight, ctx), Ptr(dy, ctx), Ptr(dx, ctx), ctx);
     }
 
     public void Conv2dBackwardFilter(Tensor x, Tensor dy, Tensor? dweight, Tensor? dbias, in Conv2dGeometry g)
     {
-        var d = CudaDevice;
         string ctx = $"Conv2dBackwardFilter {Describe(g)} {x.DType}";
         bool empty = (long)g.N * g.K * g.P * g.Q == 0;
         if (dweight != null && dweight.NumElements > 0)
         {
             if (empty) Fill(dweight, 0);
-            else
-            {
-                var plan = Plan(ConvDirection.BackwardFilter, g, x.DType);
-                ulong ws = d.Allocator.Allocate(plan.WorkspaceBytes, ctx + " workspace");
-                try
-                {
-                    // alpha = 1, beta = 0 in the tensor's precision (cuDNN reads doubles for double tensors).
-            double oneD = 1, zeroD = 0;
-            float oneF = 1, zeroF = 0;
-                    CudaCheck.Dnn(CuDnn.ConvolutionBackwardFilter(_dnn.Value, (x.DType == DType.Float64 ? (void*)&oneD : &oneF), plan.X, Ptr(x, ctx), plan.Y, Ptr(dy, ctx), plan.Conv, plan.Algo,
-                        ws, plan.WorkspaceBytes, (x.DType == DType.Float64 ? (void*)&zeroD : &zeroF), plan.W, Ptr(dweight, ctx)), "cudnnConvolutionBackwardFilter", ctx + $" algo {plan.Algo}");
-                }
-                finally { d.Allocator.Free(ws); }
-            }
+            else RunConv(ConvDirection.BackwardFilter, g, x.DType, Ptr(x, ctx), Ptr(dy, ctx), Ptr(dweight, ctx), ctx);
         }
         // dbias[k] = sum over (N, P, Q) of dy[n, k, p, q]
         if (dbias != null) SumCore(dy, [true, false, true, true], Ptr(dbias, ctx), g.K, 1.0, "Conv2dBackwardFilter bias");

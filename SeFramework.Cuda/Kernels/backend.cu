@@ -7,7 +7,7 @@
 #define MAX_RANK 6
 #define GRID_STRIDE(i, n) for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += gridDim.x * blockDim.x)
 
-// Shape (row-major, dims beyond rank are 1) and the element strides of up to two operands; passed by value (112 bytes).
+// Shape (row-major, dims beyond rank are 1) and the element strides of up to two operands; passed by value (144 bytes).
 struct Strides2 {
     unsigned shape[MAX_RANK];
     long long s0[MAX_RANK];
@@ -29,22 +29,7 @@ __device__ __forceinline__ void offsets2(const Strides2& st, unsigned i, long lo
     }
 }
 
-// Double-precision block sum (blockDim.x a multiple of 32); scratch: 32 doubles of shared memory; every thread gets the result.
-__device__ __forceinline__ double warp_sum_d(double v) {
-    #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
-    return v;
-}
-__device__ __forceinline__ double block_sum_d(double v, double* scratch) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    v = warp_sum_d(v);
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    v = lane < warps ? scratch[lane] : 0.0;
-    v = warp_sum_d(v);
-    __syncthreads();
-    return v;
-}
+// Double-precision block max (blockDim.x a multiple of 32); scratch: 32 doubles of shared memory; every thread gets the result.
 __device__ __forceinline__ double block_max_d(double v, double* scratch) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     #pragma unroll
@@ -158,7 +143,7 @@ template <typename T> __device__ void sum_k(T* y, const T* x, Strides2 kept, Str
             offsets2(red, r, off, u2);
             acc += (double)x[base + off];
         }
-        acc = block_sum_d(acc, scratch);
+        acc = block_sum(acc, scratch);
         if (threadIdx.x == 0) y[o] = (T)(acc * scale);
     }
 }
@@ -196,7 +181,7 @@ template <typename T> __device__ void softmax_rows_k(T* y, const T* x, unsigned 
         m = block_max_d(m, scratch);
         double s = 0.0;
         for (unsigned i = threadIdx.x; i < cols; i += blockDim.x) s += exp((double)xr[i] - m);
-        s = block_sum_d(s, scratch);
+        s = block_sum(s, scratch);
         const double lse = log(s) + m;
         for (unsigned i = threadIdx.x; i < cols; i += blockDim.x) {
             const double v = (double)xr[i] - lse;
@@ -214,7 +199,7 @@ template <typename T> __device__ void softmax_rows_backward_k(T* dx, const T* y,
         const size_t at = (size_t)r * cols;
         double dot = 0.0;
         for (unsigned i = threadIdx.x; i < cols; i += blockDim.x) dot += log_ ? (double)dy[at + i] : (double)dy[at + i] * (double)y[at + i];
-        dot = block_sum_d(dot, scratch);
+        dot = block_sum(dot, scratch);
         for (unsigned i = threadIdx.x; i < cols; i += blockDim.x) {
             const double g = dy[at + i], v = y[at + i];
             dx[at + i] = (T)(log_ ? g - exp(v) * dot : v * (g - dot));
@@ -236,8 +221,8 @@ template <typename T> __device__ void softmax_xent_k(T* loss, T* probs, const T*
         m = block_max_d(m, scratch);
         double s = 0.0, sx = 0.0;
         for (unsigned i = threadIdx.x; i < k; i += blockDim.x) { const double v = logits[at + i]; s += exp(v - m); sx += v; }
-        s = block_sum_d(s, scratch);
-        sx = block_sum_d(sx, scratch);
+        s = block_sum(s, scratch);
+        sx = block_sum(sx, scratch);
         const double lse = log(s) + m;
         for (unsigned i = threadIdx.x; i < k; i += blockDim.x) probs[at + i] = (T)exp((double)logits[at + i] - lse);
         if (threadIdx.x == 0) {
@@ -391,7 +376,7 @@ template <typename T> __device__ void axpy_generic_backward_k(T* da, T* dx, T* d
             if (dy != nullptr) dy[at + j] = g;
             acc += (double)(g * x[at + j]);
         }
-        acc = block_sum_d(acc, scratch);
+        acc = block_sum(acc, scratch);
         if (da != nullptr && threadIdx.x == 0) da[p] = (T)acc;
     }
 }
@@ -411,10 +396,10 @@ template <typename T> __device__ void bn_forward_k(T* y, T* save_mean, T* save_i
         if (training) {
             double s = 0.0;
             for (unsigned i = threadIdx.x; i < m; i += blockDim.x) s += (double)x[((size_t)(i / l) * c + ch) * l + i % l];
-            mean = block_sum_d(s, scratch) / m;
+            mean = block_sum(s, scratch) / m;
             double sq = 0.0;
             for (unsigned i = threadIdx.x; i < m; i += blockDim.x) { const double v = (double)x[((size_t)(i / l) * c + ch) * l + i % l] - mean; sq += v * v; }
-            sq = block_sum_d(sq, scratch);
+            sq = block_sum(sq, scratch);
             var = sq / m;
             if (run_mean != nullptr && threadIdx.x == 0) {
                 run_mean[ch] = (T)((1.0 - momentum) * (double)run_mean[ch] + momentum * mean);
@@ -458,8 +443,8 @@ template <typename T> __device__ void bn_backward_k(T* dx, T* dw, T* db, const T
             sdy += g;
             sdyx += g * ((double)x[at] - mean);
         }
-        sdy = block_sum_d(sdy, scratch);
-        sdyx = block_sum_d(sdyx, scratch) * invstd;
+        sdy = block_sum(sdy, scratch);
+        sdyx = block_sum(sdyx, scratch) * invstd;
         if (threadIdx.x == 0) {
             if (dw != nullptr) dw[ch] = (T)sdyx;
             if (db != nullptr) db[ch] = (T)sdy;

@@ -288,7 +288,9 @@ public static unsafe class CudaKernels
             if (p == 0) throw new ArgumentException($"{op}: device pointer '{name}' is null.");
     }
 
-    private static void Launch(CudaDevice d, string module, string kernel, uint gridX, void** args, CudaStream? stream, uint gridY = 1)
+    /// <summary>Launches <paramref name="module"/>.<paramref name="kernel"/> with 256 threads per block on <paramref name="stream"/>
+    /// (default: the device's); <paramref name="context"/> (the op and shapes) goes into the error message.</summary>
+    internal static void Launch(CudaDevice d, string module, string kernel, uint gridX, void** args, CudaStream? stream, uint gridY = 1, string? context = null)
     {
         nint fn = d.Kernels.Function(module, kernel);
         stream ??= d.Stream;
@@ -296,6 +298,6 @@ public static unsafe class CudaKernels
         // SAFETY: args holds the addresses of locals of the calling launcher, in the kernel's parameter order; the driver copies
         // the values during cuLaunchKernel, so they need not outlive this call.
         CudaCheck.Driver(CuDriver.LaunchKernel(fn, gridX, gridY, 1, LaunchConfig.BlockSize, 1, 1, 0, stream.Handle, args, null),
-            "cuLaunchKernel", $"{module}.{kernel} grid ({gridX}, {gridY}) block {LaunchConfig.BlockSize}");
+            "cuLaunchKernel", $"{module}.{kernel} grid ({gridX}, {gridY}) block {LaunchConfig.BlockSize}{(context is null ? "" : ": " + context)}");
     }
 }
