@@ -67,12 +67,7 @@ public sealed class InceptionModule : Module
     public override Tensor Forward(Tensor x)
     {
         var outputs = new List<Tensor>(_branches.Count);
-        foreach (var branch in _branches)
-        {
-            var y = x;
-            foreach (var m in branch) y = m.Forward(y);
-            outputs.Add(y);
-        }
+        foreach (var branch in _branches) outputs.Add(NamedSequential.Run(branch, x));
         var cat = Tensor.Concat(outputs, 1);
         return SeModule == null ? cat : F.ChannelScale(cat, SeModule.Excite(cat));
     }

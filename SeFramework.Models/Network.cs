@@ -63,9 +63,7 @@ public sealed class Network : Module
     {
         if (input.Rank != 4 || input.Size(1) != Spec.InChannels)
             throw new ArgumentException($"{Name}: expects input (N, {Spec.InChannels}, H, W), got {input.Layout}");
-        var x = input;
-        foreach (var layer in _layers) x = layer.Forward(x);
-        return x;
+        return NamedSequential.Run(_layers, input);
     }
 }
 

@@ -111,11 +111,7 @@ public sealed class ResidualBlock : Module
     /// <summary>The last BN of the residual branch (bn3 / bn2): its γ is zeroed by ZeroInitLastBn.</summary>
     public BatchNorm2d LastBatchNorm { get; } = null!;
 
-    private Tensor Residual(Tensor x)
-    {
-        foreach (var m in _residual) x = m.Forward(x);
-        return x;
-    }
+    private Tensor Residual(Tensor x) => NamedSequential.Run(_residual, x);
 
     private Tensor Shortcut(Tensor x) => Downsample?.Forward(x) ?? x;
 

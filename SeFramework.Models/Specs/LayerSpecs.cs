@@ -139,20 +139,23 @@ public sealed class NamedSequential : Module
         foreach (var (name, module) in layers) _layers.Add(RegisterModule(name, module));
     }
 
+    public override Tensor Forward(Tensor input) => Run(_layers, input);
+
     /// <summary>Runs the layers in order; a BatchNorm2d directly followed by a ReLU runs as one fused
-    /// F.BatchNorm2dRelu (same values, one pass and one saved activation instead of two).</summary>
-    public override Tensor Forward(Tensor input)
+    /// F.BatchNorm2dRelu (bit-identical values and gradients, one pass and one saved activation instead of two).
+    /// Every layer chain of the zoo (sequences, residual branches, Inception branches, the network) runs through here.</summary>
+    internal static Tensor Run(IReadOnlyList<Module> layers, Tensor input)
     {
         var x = input;
-        for (int i = 0; i < _layers.Count; i++)
+        for (int i = 0; i < layers.Count; i++)
         {
-            if (_layers[i] is BatchNorm2d bn && i + 1 < _layers.Count && _layers[i + 1] is ReLU)
+            if (layers[i] is BatchNorm2d bn && i + 1 < layers.Count && layers[i + 1] is ReLU)
             {
                 x = F.BatchNorm2dRelu(x, bn.RunningMean, bn.RunningVar, bn.Weight, bn.Bias, bn.Training, bn.Momentum, bn.Eps);
                 i++;
                 continue;
             }
-            x = _layers[i].Forward(x);
+            x = layers[i].Forward(x);
         }
         return x;
     }

@@ -6,7 +6,7 @@ namespace SeFramework.Models.Tests;
 
 public class ForwardBackwardTests
 {
-    // Every network of the registry, SENet-154 included, runs one forward and backward pass here: about 80 s in all
+    // Every network of the registry, SENet-154 included, runs one forward and backward pass here: about 30 s in all
     // in Release on the 2-core machine (mostly random initialisation of up to 115M parameters).
     public static TheoryData<string> AllModels => new(ModelRegistry.Names);
 
