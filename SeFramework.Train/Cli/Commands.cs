@@ -144,10 +144,10 @@ public static class Commands
             string name = r.GetValue(model)!;
             ValidateModelName(name);
             Cpu.CpuParallel.MaxThreads = Math.Max(1, r.GetValue(threads));
-            var test = DatasetCatalog.Open(r.GetValue(dataset)!, r.GetValue(data), train: false);
-            var norm = DatasetCatalog.NormalizationFor(r.GetValue(dataset)!, test.Channels);
-            int size = r.GetValue(input) ?? (test.Height > 0 ? test.Height : 224);
-            var transform = ImageTransform.Create(string.Equals(r.GetValue(dataset), "folder", StringComparison.OrdinalIgnoreCase) ? "eval" : "none", test, norm, size);
+            string datasetName = r.GetValue(dataset)!;
+            var test = DatasetCatalog.Open(datasetName, r.GetValue(data), train: false);
+            var norm = DatasetCatalog.NormalizationFor(datasetName, test.Channels);
+            var transform = DatasetCatalog.TestTransform(datasetName, test, norm, DatasetCatalog.InputSize(r.GetValue(input), test));
             using var loader = new DataLoader(test, transform, new DataLoaderOptions { BatchSize = r.GetValue(batch), Shuffle = false, Workers = 1, Limit = r.GetValue(limit) });
             var net = ModelRegistry.Create(name, new ModelOptions { NumClasses = test.NumClasses, InChannels = test.Channels, Reduction = r.GetValue(reduction) });
             Checkpoint.Load(r.GetValue(checkpoint)!, net, null);

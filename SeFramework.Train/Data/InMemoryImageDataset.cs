@@ -13,9 +13,8 @@ public sealed class InMemoryImageDataset : IImageDataset
     {
         if ((long)labels.Length * height * width * channels != pixels.Length)
             throw new ArgumentException($"{name}: {pixels.Length} pixel bytes do not hold {labels.Length} images of {height}x{width}x{channels}.");
-        for (int i = 0; i < labels.Length; i++)
-            if (labels[i] >= classNames.Count)
-                throw new ArgumentException($"{name}: label {labels[i]} of sample {i} is outside 0..{classNames.Count - 1}.");
+        if (FirstLabelOutOfRange(labels, classNames.Count) is int i and >= 0)
+            throw new ArgumentException($"{name}: label {labels[i]} of sample {i} is outside 0..{classNames.Count - 1}.");
         Name = name;
         _pixels = pixels;
         _labels = labels;
@@ -48,8 +47,15 @@ public sealed class InMemoryImageDataset : IImageDataset
     /// <summary>Throws <see cref="InvalidDataException"/> naming <paramref name="file"/> if a label is ≥ <paramref name="numClasses"/>.</summary>
     internal static void CheckLabels(ReadOnlySpan<byte> labels, int numClasses, string file)
     {
+        if (FirstLabelOutOfRange(labels, numClasses) is int i and >= 0)
+            throw new InvalidDataException($"'{file}': label {labels[i]} of sample {i} is out of range 0..{numClasses - 1}.");
+    }
+
+    /// <summary>The index of the first label ≥ <paramref name="numClasses"/>, or -1 when all are in range.</summary>
+    static int FirstLabelOutOfRange(ReadOnlySpan<byte> labels, int numClasses)
+    {
         for (int i = 0; i < labels.Length; i++)
-            if (labels[i] >= numClasses)
-                throw new InvalidDataException($"'{file}': label {labels[i]} of sample {i} is out of range 0..{numClasses - 1}.");
+            if (labels[i] >= numClasses) return i;
+        return -1;
     }
 }

@@ -3,8 +3,6 @@ using SeFramework.Train.Data;
 
 namespace SeFramework.Train.Training;
 
-public sealed record DatasetPair(IImageDataset Train, IImageDataset Test, Normalization Normalization);
-
 public static class DatasetCatalog
 {
     public static readonly IReadOnlyList<string> Names = ["fashion-mnist", "cifar10", "cifar100", "folder"];
@@ -26,4 +24,12 @@ public static class DatasetCatalog
         "cifar100" => Cifar.Cifar100Normalization,
         _ => channels == 3 ? Normalization.ImageNet : Normalization.Identity(channels),
     };
+
+    /// <summary>The model's input size: <paramref name="requested"/> (--input), else the dataset's image size, else 224
+    /// (image folders, whose images vary in size).</summary>
+    public static int InputSize(int? requested, IImageDataset dataset) => requested ?? (dataset.Height > 0 ? dataset.Height : 224);
+
+    /// <summary>The test-time transform: resize + centre crop (eval) for image folders, the images as they are otherwise.</summary>
+    public static ImageTransform TestTransform(string name, IImageDataset test, Normalization normalization, int inputSize) =>
+        ImageTransform.Create(name.Equals("folder", StringComparison.OrdinalIgnoreCase) ? "eval" : "none", test, normalization, inputSize);
 }

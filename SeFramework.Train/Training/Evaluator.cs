@@ -8,7 +8,7 @@ public sealed record EvalResult(double Loss, double Top1, double Top5, int Count
 
 public static class Evaluator
 {
-    public static EvalResult Evaluate(Module model, DataLoader loader, int numClasses, Device device, int epoch = 0)
+    public static EvalResult Evaluate(Module model, DataLoader loader, int numClasses, Device device)
     {
         bool wasTraining = model.Training;
         model.Eval();
@@ -18,7 +18,7 @@ public static class Evaluator
         var confusion = new int[numClasses, numClasses];
         using (SeFramework.Autograd.Autograd.NoGrad())
         {
-            foreach (var batch in loader.GetEpoch(epoch))
+            foreach (var batch in loader.GetEpoch(0))
             {
                 using var scope = TensorScope.Begin();
                 var labels = batch.LabelSpan.ToArray();

@@ -42,9 +42,9 @@ public sealed class Trainer
         var train = DatasetCatalog.Open(_o.Dataset, _o.Data, train: true, _o.Strict, _log);
         var test = DatasetCatalog.Open(_o.Dataset, _o.Data, train: false, _o.Strict, _log);
         var norm = DatasetCatalog.NormalizationFor(_o.Dataset, train.Channels);
-        int inputSize = _o.InputSize ?? (train.Height > 0 ? train.Height : 224);
+        int inputSize = DatasetCatalog.InputSize(_o.InputSize, train);
         var trainTransform = ImageTransform.Create(_o.EffectiveAugment, train, norm, inputSize);
-        var testTransform = ImageTransform.Create(_o.Dataset.Equals("folder", StringComparison.OrdinalIgnoreCase) ? "eval" : "none", test, norm, inputSize);
+        var testTransform = DatasetCatalog.TestTransform(_o.Dataset, test, norm, inputSize);
         using var trainLoader = new DataLoader(train, trainTransform, new DataLoaderOptions
         {
             BatchSize = _o.BatchSize, Shuffle = true, DropLast = false, Workers = _o.Workers, Seed = _o.Seed, Limit = _o.LimitTrain,
