@@ -159,6 +159,7 @@ public sealed unsafe class FastKernelTests
         var dxRef = new float[n * c * h * w];
         ReferenceNn.Conv2dBackwardData<float>(dy.Span<float>(), weight.Span<float>(), dxRef, g);
         var got = dx.ToFloatArray();
+        // float32 sums of up to K·R·S products in a different order (GEMM blocks vs the direct loop): ~1e-6 relative each, 1e-4 leaves room.
         for (int i = 0; i < got.Length; i++) Assert.True(Math.Abs(got[i] - dxRef[i]) <= 1e-4 * (1 + Math.Abs(dxRef[i])), $"dx {i}: {got[i]} vs {dxRef[i]}");
     }
 
@@ -179,6 +180,7 @@ public sealed unsafe class FastKernelTests
         var gapRef = new float[n * c];
         ReferenceNn.GlobalAvgPool<float>(x.Span<float>(), gapRef, n * c, h * w);
         var gapArr = gap.ToFloatArray();
+        // The SIMD plane sum adds in 16 lanes, the reference sequentially: float32 reassociation over H·W ≤ 3136 terms.
         for (int i = 0; i < gapRef.Length; i++) Assert.True(Math.Abs(gapArr[i] - gapRef[i]) <= 1e-5 * (1 + Math.Abs(gapRef[i])), $"GAP {i}");
 
         var backend = BackendRegistry.For(Device.Cpu);
@@ -202,6 +204,7 @@ public sealed unsafe class FastKernelTests
                 AssertBitsEqual(dxRef, dx.ToFloatArray(), "axpy dx");
                 AssertBitsEqual(dyRef, dy.ToFloatArray(), "axpy dy");
                 var daArr = da.ToFloatArray();
+                // da sums dF·X over the plane in SIMD lanes vs sequentially in the reference: float32 reassociation, not bit-equal.
                 for (int i = 0; i < daRef.Length; i++) Assert.True(Math.Abs(daArr[i] - daRef[i]) <= 1e-4 * (1 + Math.Abs(daRef[i])), $"axpy da {i}: {daArr[i]} vs {daRef[i]}");
             }
     }
@@ -275,6 +278,7 @@ public sealed unsafe class FastKernelTests
         var rva = rv.ToDoubleArray();
         for (int ch = 0; ch < c; ch++)
         {
+            // Running stats are float32 and the batch statistics come from one-pass sums; mean within 1e-4, unbiased variance within 0.1 %.
             Assert.True(Math.Abs(rma[ch] - mean[ch]) <= 1e-4, $"mean {ch}: {rma[ch]} vs {mean[ch]}");
             double unbiased = var[ch] * n * l / (n * l - 1);
             Assert.True(Math.Abs(rva[ch] - unbiased) <= 1e-3 * unbiased, $"var {ch}: {rva[ch]} vs {unbiased}");
