@@ -53,18 +53,22 @@ public sealed class RefCheck(ITestOutputHelper output, string family)
 
     /// <summary>Asserts ours (values in row-major order, shape) is close to torch's tensor, and logs the errors.</summary>
     public void Compare(torch.Tensor expected, float[] actual, long[] actualShape, Tol tol, string what)
+        => Compare(expected, actual.Select(v => (double)v).ToArray(), actualShape, tol, what);
+
+    /// <summary>As the float overload, for values held in double (float64 runs compare at full precision).</summary>
+    public void Compare(torch.Tensor expected, double[] actual, long[] actualShape, Tol tol, string what)
     {
         if (!expected.shape.SequenceEqual(actualShape))
             Assert.Fail($"{family} {what}: shape mismatch, torch [{string.Join(", ", expected.shape)}], ours [{string.Join(", ", actualShape)}]");
         var e = Torch.ToDoubleArray(expected);
-        var a = actual.Select(v => (double)v).ToArray();
-        Record(what, Measure(e, a, tol), tol);
-        Close.AssertClose(e, a, tol.Rtol, tol.Atol, $"{family} {what}", actualShape);
+        Record(what, Measure(e, actual, tol), tol);
+        Close.AssertClose(e, actual, tol.Rtol, tol.Atol, $"{family} {what}", actualShape);
     }
 
-    /// <summary>Asserts our tensor is close to torch's tensor (shapes must match), and logs the errors.</summary>
+    /// <summary>Asserts our tensor (float32 or float64, compared in double) is close to torch's tensor (shapes must
+    /// match), and logs the errors.</summary>
     public void Compare(torch.Tensor expected, Tensor actual, Tol tol, string what)
-        => Compare(expected, actual.Contiguous().To(DType.Float32).ToFloatArray(), actual.Shape.Select(d => (long)d).ToArray(), tol, what);
+        => Compare(expected, actual.Contiguous().To(DType.Float64).ToDoubleArray(), actual.Shape.Select(d => (long)d).ToArray(), tol, what);
 
     /// <summary>Asserts two plain arrays are close (e.g. losses), and logs the errors.</summary>
     public void Compare(double[] expected, double[] actual, Tol tol, string what)

@@ -69,4 +69,13 @@ public static class RefTolerances
     /// observed differences ≤ 3e-7 absolute; 1e-4 relative / 1e-5 absolute leaves ~40× margin for other CPUs' kernel
     /// choices while any real error in a gradient or the update rule (≥ 1e-3 of a step) fails.</summary>
     public static readonly Tol EndToEndWeights = new(1e-4, 1e-5);
+
+    /// <summary>End-to-end in float64, 5 steps: the same compounding as <see cref="EndToEndLoss"/> from a unit roundoff of
+    /// 1.1e-16 instead of 6e-8; observed ≤ 5e-16 relative, checked at 1e-12 (2000× margin for other summation orders)
+    /// while any real error in a kernel or the update (≥ 1e-9 of a value) fails.</summary>
+    public static readonly Tol EndToEndLoss64 = new(1e-12, 1e-14);
+
+    /// <summary>End-to-end in float64: every weight, bias, BN statistic and step-1 gradient (values O(0.01–1)); observed
+    /// ≤ 4.5e-16 absolute after 5 steps.</summary>
+    public static readonly Tol EndToEndWeights64 = new(1e-11, 1e-13);
 }
