@@ -31,12 +31,9 @@ public static class Evaluator
                     var row = scores.AsSpan(i * numClasses, numClasses);
                     int label = labels[i];
                     int predicted = 0;
-                    int higher = 0;
-                    for (int k = 0; k < numClasses; k++)
-                    {
+                    for (int k = 1; k < numClasses; k++)
                         if (row[k] > row[predicted]) predicted = k;
-                        if (row[k] > row[label] || (row[k] == row[label] && k < label)) higher++;
-                    }
+                    int higher = Accuracy.LabelRank(row, label);
                     if (higher == 0) top1++;
                     if (higher < 5) top5++;
                     confusion[label, predicted]++;

@@ -51,7 +51,7 @@ public sealed class Trainer
         });
         using var testLoader = new DataLoader(test, testTransform, new DataLoaderOptions
         {
-            BatchSize = Math.Min(_o.BatchSize * 2, 512), Shuffle = false, Workers = _o.Workers, Seed = _o.Seed, Limit = _o.LimitTest,
+            BatchSize = EvalBatchSize(_o.BatchSize), Shuffle = false, Workers = _o.Workers, Seed = _o.Seed, Limit = _o.LimitTest,
         });
 
         var model = ModelRegistry.Create(_o.Model, new ModelOptions
@@ -190,11 +190,12 @@ public sealed class Trainer
         return null;
     }
 
-    private static int CountCorrect(Tensor logits, int[] labels)
-    {
-        var predicted = logits.ArgMax(1);
-        int hits = 0;
-        for (int i = 0; i < labels.Length; i++) if (predicted[i] == labels[i]) hits++;
-        return hits;
-    }
+    /// <summary>Evaluation keeps no activations for backward, so twice the training batch fits in less memory than a
+    /// training step; the cap bounds evaluation memory for the large models at 224².</summary>
+    internal static int EvalBatchSize(int trainBatch) => Math.Min(trainBatch * 2, MaxEvalBatch);
+
+    private const int MaxEvalBatch = 512;
+
+    // logits: (N, classes) -> top-1 hits, by the same rule as the evaluator's test top-1.
+    private static int CountCorrect(Tensor logits, int[] labels) => Accuracy.Top1Hits(logits.ToFloatArray(), labels);
 }
