@@ -74,15 +74,16 @@ public class StateDictTests(SeResNet50Fixture fixture) : IClassFixture<SeResNet5
             for (int b = 1; b <= blocks[s - 2]; b++)
                 foreach (var part in new[] { "1x1_reduce", "3x3", "1x1_increase" })
                     layers.AddRange([$"conv{s}_{b}_{part}", $"conv{s}_{b}_{part}/bn", $"conv{s}_{b}_{part}/bn/scale"]);
-        int mapped = 0;
+        var mappedTo = new Dictionary<string, string>();
         foreach (var layer in layers)
         {
             var (prefix, kind) = CaffeNames.ToKeyPrefix(layer, inception: false);
             string key = prefix + (kind == CaffeBlobKind.BatchNormStats ? ".running_mean" : ".weight");
             Assert.True(keys.Contains(key), $"{layer} → {key} is not a key of se_resnet50");
-            mapped++;
+            // No two Caffe layers may land on the same tensor (a mix-up of blocks or stages would).
+            Assert.True(mappedTo.TryAdd(key, layer), $"{layer} and {(mappedTo.TryGetValue(key, out var other) ? other : "")} both map to {key}");
         }
-        Assert.Equal(4 + 3 * 3 * 16, mapped);
+        Assert.Equal(4 + 3 * 3 * 16, mappedTo.Count);
     }
 
     [Fact]
