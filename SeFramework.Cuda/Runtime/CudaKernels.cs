@@ -265,20 +265,24 @@ public static unsafe class CudaKernels
         }
     }
 
+    /// <summary>Most elements one launch may cover. The kernels index with 32-bit unsigned grid-stride loops
+    /// (i += gridDim.x * blockDim.x); staying below 2^31 keeps i + stride from wrapping past 2^32, which would loop forever.</summary>
+    public const long MaxElements = int.MaxValue;
+
     internal static uint Total(long rows, long cols, string op)
     {
         if (rows < 0 || cols <= 0 && rows > 0)
             throw new ArgumentException($"{op}: invalid shape ({rows} rows/planes x {cols} elements each); both must be positive.");
         long total = rows * cols;
-        if (total > uint.MaxValue || (cols != 0 && total / cols != rows))
-            throw new ArgumentException($"{op}: {rows} x {cols} = {total} elements exceeds the kernels' 32-bit index range ({uint.MaxValue}); split the tensor.");
+        if (total > MaxElements || (cols != 0 && total / cols != rows))
+            throw new ArgumentException($"{op}: {rows} x {cols} = {total} elements exceeds the kernels' 32-bit index range ({MaxElements}); split the tensor.");
         return (uint)total;
     }
 
     internal static uint Count(long n, string op)
     {
-        if (n < 0 || n > uint.MaxValue)
-            throw new ArgumentException($"{op}: element count {n} is outside [0, {uint.MaxValue}] (32-bit kernel index).");
+        if (n < 0 || n > MaxElements)
+            throw new ArgumentException($"{op}: element count {n} is outside [0, {MaxElements}] (32-bit kernel index).");
         return (uint)n;
     }
 
