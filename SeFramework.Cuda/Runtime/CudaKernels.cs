@@ -292,10 +292,22 @@ public static unsafe class CudaKernels
             if (p == 0) throw new ArgumentException($"{op}: device pointer '{name}' is null.");
     }
 
+    /// <summary>Receives a launch instead of the driver (see <see cref="InterceptLaunches"/>).</summary>
+    internal delegate void LaunchInterceptor(string module, string kernel, uint gridX, uint gridY, void** args);
+
+    /// <summary>Test seam, per thread: while set, launches from this thread go to it and never reach the device, so tests without
+    /// a GPU can read back the kernel arguments (against the PTX parameter lists) that a real launch would pass.</summary>
+    [ThreadStatic] internal static LaunchInterceptor? InterceptLaunches;
+
     /// <summary>Launches <paramref name="module"/>.<paramref name="kernel"/> with 256 threads per block on <paramref name="stream"/>
     /// (default: the device's); <paramref name="context"/> (the op and shapes) goes into the error message.</summary>
     internal static void Launch(CudaDevice d, string module, string kernel, uint gridX, void** args, CudaStream? stream, uint gridY = 1, string? context = null)
     {
+        if (InterceptLaunches is { } intercept)
+        {
+            intercept(module, kernel, gridX, gridY, args);
+            return;
+        }
         nint fn = d.Kernels.Function(module, kernel);
         stream ??= d.Stream;
         d.MakeCurrent();
