@@ -1,5 +1,6 @@
 // Convolutions on CUDA through cuDNN 9's legacy API: NCHW descriptors with a group count, one plan per (direction, geometry,
-// dtype, TF32) holding the descriptors and the algorithm picked once by the *_v7 heuristics, workspace from the caching allocator.
+// dtype, TF32) holding the descriptors and the algorithm picked once by the *_v7 heuristics (the next one if it is not supported at
+// run time or its workspace does not fit), workspace from the caching allocator.
 // Bias add and the bias gradient use our kernels (channel_bias, sum).
 using System.Collections.Concurrent;
 using SeFramework.Backends;
@@ -47,21 +48,35 @@ public sealed unsafe partial class CudaBackend
     private static string Describe(in Conv2dGeometry g) =>
         $"x ({g.N}, {g.C}, {g.H}, {g.W}), w ({g.K}, {g.CPerGroup}, {g.R}, {g.S}) -> y ({g.N}, {g.K}, {g.P}, {g.Q}), stride {g.Stride}, padding {g.Padding}, dilation {g.Dilation}, groups {g.Groups}";
 
-    private ConvPlan Plan(ConvDirection dir, in Conv2dGeometry g, DType dtype)
+    private ConvPlan Plan(ConvPlanKey key)
     {
-        bool tf32 = AllowTf32 && dtype == DType.Float32;
-        var key = new ConvPlanKey(dir, g, dtype, tf32);
         if (_convPlans.TryGetValue(key, out var plan))
         {
             Interlocked.Increment(ref _convPlanHits);
             return plan;
         }
         Interlocked.Increment(ref _convPlanMisses);
-        plan = CreatePlan(key);
+        plan = CreatePlan(key, rejected: null);
         return _convPlans.GetOrAdd(key, plan);
     }
 
-    private ConvPlan CreatePlan(ConvPlanKey key)
+    // cudnnStatus_t NOT_SUPPORTED: 3000 and its 3xxx sub-codes in cuDNN 9 (9 in cuDNN 8).
+    internal static bool IsNotSupported(int status) => status is 9 or (>= 3000 and < 4000);
+
+    // The heuristics' first algorithm can still fail for this shape (NOT_SUPPORTED at run time) or need a workspace that does not
+    // fit: then plan again without the algorithms that failed and cache the new choice. False when no candidate is left.
+    private bool TryNextAlgorithm(ConvPlanKey key, ref ConvPlan plan, HashSet<int> rejected)
+    {
+        rejected.Add(plan.Algo);
+        ConvPlan next;
+        try { next = CreatePlan(key, rejected); }
+        catch (CudaException) { return false; } // no usable algorithm left: the caller reports the first failure
+        _convPlans[key] = next;
+        plan = next;
+        return true;
+    }
+
+    private ConvPlan CreatePlan(ConvPlanKey key, IReadOnlySet<int>? rejected)
     {
         var g = key.Geometry;
         nint h = _dnn.Value;
@@ -106,7 +121,7 @@ public sealed unsafe partial class CudaBackend
         int chosen = -1;
         for (int i = 0; i < returned && chosen < 0; i++)
         {
-            if (perf[i].Status != 0) continue;
+            if (perf[i].Status != 0 || rejected?.Contains(perf[i].Algo) == true) continue;
             // Without TF32, skip algorithms that would run on tensor cores (math types TENSOR_OP / TENSOR_OP_ALLOW_CONVERSION).
             if (!key.Tf32 && perf[i].MathType is CuDnn.MathTensorOp or CuDnn.MathTensorOpAllowConversion) continue;
             chosen = i;
@@ -135,27 +150,43 @@ public sealed unsafe partial class CudaBackend
     private void RunConv(ConvDirection dir, in Conv2dGeometry g, DType dtype, ulong a, ulong b, ulong output, string ctx)
     {
         var d = CudaDevice;
-        var plan = Plan(dir, g, dtype);
-        ulong ws = d.Allocator.Allocate(plan.WorkspaceBytes, ctx + " workspace");
-        try
+        var key = new ConvPlanKey(dir, g, dtype, AllowTf32 && dtype == DType.Float32);
+        var plan = Plan(key);
+        var rejected = new HashSet<int>();
+        while (true)
         {
-            double oneD = 1, zeroD = 0;
-            float oneF = 1, zeroF = 0;
-            bool f64 = dtype == DType.Float64;
-            void* one = f64 ? (void*)&oneD : &oneF, zero = f64 ? (void*)&zeroD : &zeroF;
-            nint h = _dnn.Value;
-            var (status, api) = dir switch
+            ulong ws;
+            try { ws = d.Allocator.Allocate(plan.WorkspaceBytes, ctx + $" workspace of algo {plan.Algo}"); }
+            catch (CudaOutOfMemoryException) when (plan.WorkspaceBytes > 0)
             {
-                ConvDirection.Forward => (CuDnn.ConvolutionForward(h, one, plan.X, a, plan.W, b, plan.Conv, plan.Algo,
-                    ws, plan.WorkspaceBytes, zero, plan.Y, output), "cudnnConvolutionForward"),
-                ConvDirection.BackwardData => (CuDnn.ConvolutionBackwardData(h, one, plan.W, a, plan.Y, b, plan.Conv, plan.Algo,
-                    ws, plan.WorkspaceBytes, zero, plan.X, output), "cudnnConvolutionBackwardData"),
-                _ => (CuDnn.ConvolutionBackwardFilter(h, one, plan.X, a, plan.Y, b, plan.Conv, plan.Algo,
-                    ws, plan.WorkspaceBytes, zero, plan.W, output), "cudnnConvolutionBackwardFilter"),
-            };
-            CudaCheck.Dnn(status, api, ctx + $" algo {plan.Algo}");
+                if (TryNextAlgorithm(key, ref plan, rejected)) continue;
+                throw;
+            }
+            int status;
+            string api;
+            try
+            {
+                double oneD = 1, zeroD = 0;
+                float oneF = 1, zeroF = 0;
+                bool f64 = dtype == DType.Float64;
+                void* one = f64 ? (void*)&oneD : &oneF, zero = f64 ? (void*)&zeroD : &zeroF;
+                nint h = _dnn.Value;
+                (status, api) = dir switch
+                {
+                    ConvDirection.Forward => (CuDnn.ConvolutionForward(h, one, plan.X, a, plan.W, b, plan.Conv, plan.Algo,
+                        ws, plan.WorkspaceBytes, zero, plan.Y, output), "cudnnConvolutionForward"),
+                    ConvDirection.BackwardData => (CuDnn.ConvolutionBackwardData(h, one, plan.W, a, plan.Y, b, plan.Conv, plan.Algo,
+                        ws, plan.WorkspaceBytes, zero, plan.X, output), "cudnnConvolutionBackwardData"),
+                    _ => (CuDnn.ConvolutionBackwardFilter(h, one, plan.X, a, plan.Y, b, plan.Conv, plan.Algo,
+                        ws, plan.WorkspaceBytes, zero, plan.W, output), "cudnnConvolutionBackwardFilter"),
+                };
+            }
+            finally { d.Allocator.Free(ws); }
+            int failedAlgo = plan.Algo;
+            if (IsNotSupported(status) && TryNextAlgorithm(key, ref plan, rejected)) continue;
+            CudaCheck.Dnn(status, api, ctx + $" algo {failedAlgo}" + (rejected.Count > 0 ? $"; algos tried: {string.Join(", ", rejected)}" : ""));
+            return;
         }
-        finally { d.Allocator.Free(ws); }
     }
 
     public void Conv2dForward(Tensor x, Tensor weight, Tensor? bias, Tensor y, in Conv2dGeometry g)

@@ -1,5 +1,5 @@
 // Axpy, the SE block's fused "scale and add the shortcut": F = a[n,c] * x + y, optionally followed by ReLU, and its backward.
-// Layout NCHW, contiguous; a plane is one (n, c) pair of H*W elements; planes = N*C; hw = H*W; total = N*C*H*W (< 2^32).
+// Layout NCHW, contiguous; a plane is one (n, c) pair of H*W elements; planes = N*C; hw = H*W; total = N*C*H*W (< 2^31).
 #include "common.cuh"
 
 template <bool RELU>

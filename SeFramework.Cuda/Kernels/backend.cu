@@ -1,7 +1,7 @@
 // Generic kernels of the CUDA backend (CudaBackend): strided copy/cast, fill, unary/binary with broadcasting (rank <= 6, any
 // strides), sums over dims, row max, softmax rows, softmax cross-entropy with label smoothing, SGD, pooling, batch norm, Axpy,
 // channel bias. Each is a template instantiated for float (_f32) and double (_f64); sums accumulate in double like the CPU backend.
-// Element counts are < 2^32 (unsigned loop index); offsets and strides are 64-bit (long long).
+// Element counts are < 2^31 (unsigned grid-stride index that must not wrap); offsets and strides are 64-bit (long long).
 #include "common.cuh"
 
 #define MAX_RANK 6

@@ -1,4 +1,4 @@
-// Flat elementwise and unary kernels for the CUDA backend: every tensor is contiguous with n elements (n < 2^32); grid-stride loops.
+// Flat elementwise and unary kernels for the CUDA backend: every tensor is contiguous with n elements (n < 2^31, so the unsigned grid-stride index cannot wrap).
 // Also the copy kernels that serve as the bandwidth baseline in tools/gpu-check.
 
 #define GRID_STRIDE(i, n) for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += gridDim.x * blockDim.x)

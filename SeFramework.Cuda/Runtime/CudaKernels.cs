@@ -265,20 +265,24 @@ public static unsafe class CudaKernels
         }
     }
 
+    /// <summary>Most elements one launch may cover. The kernels index with 32-bit unsigned grid-stride loops
+    /// (i += gridDim.x * blockDim.x); staying below 2^31 keeps i + stride from wrapping past 2^32, which would loop forever.</summary>
+    public const long MaxElements = int.MaxValue;
+
     internal static uint Total(long rows, long cols, string op)
     {
         if (rows < 0 || cols <= 0 && rows > 0)
             throw new ArgumentException($"{op}: invalid shape ({rows} rows/planes x {cols} elements each); both must be positive.");
         long total = rows * cols;
-        if (total > uint.MaxValue || (cols != 0 && total / cols != rows))
-            throw new ArgumentException($"{op}: {rows} x {cols} = {total} elements exceeds the kernels' 32-bit index range ({uint.MaxValue}); split the tensor.");
+        if (total > MaxElements || (cols != 0 && total / cols != rows))
+            throw new ArgumentException($"{op}: {rows} x {cols} = {total} elements exceeds the kernels' 32-bit index range ({MaxElements}); split the tensor.");
         return (uint)total;
     }
 
     internal static uint Count(long n, string op)
     {
-        if (n < 0 || n > uint.MaxValue)
-            throw new ArgumentException($"{op}: element count {n} is outside [0, {uint.MaxValue}] (32-bit kernel index).");
+        if (n < 0 || n > MaxElements)
+            throw new ArgumentException($"{op}: element count {n} is outside [0, {MaxElements}] (32-bit kernel index).");
         return (uint)n;
     }
 
@@ -288,10 +292,22 @@ public static unsafe class CudaKernels
             if (p == 0) throw new ArgumentException($"{op}: device pointer '{name}' is null.");
     }
 
+    /// <summary>Receives a launch instead of the driver (see <see cref="InterceptLaunches"/>).</summary>
+    internal delegate void LaunchInterceptor(string module, string kernel, uint gridX, uint gridY, void** args);
+
+    /// <summary>Test seam, per thread: while set, launches from this thread go to it and never reach the device, so tests without
+    /// a GPU can read back the kernel arguments (against the PTX parameter lists) that a real launch would pass.</summary>
+    [ThreadStatic] internal static LaunchInterceptor? InterceptLaunches;
+
     /// <summary>Launches <paramref name="module"/>.<paramref name="kernel"/> with 256 threads per block on <paramref name="stream"/>
     /// (default: the device's); <paramref name="context"/> (the op and shapes) goes into the error message.</summary>
     internal static void Launch(CudaDevice d, string module, string kernel, uint gridX, void** args, CudaStream? stream, uint gridY = 1, string? context = null)
     {
+        if (InterceptLaunches is { } intercept)
+        {
+            intercept(module, kernel, gridX, gridY, args);
+            return;
+        }
         nint fn = d.Kernels.Function(module, kernel);
         stream ??= d.Stream;
         d.MakeCurrent();

@@ -73,6 +73,11 @@ public class AvailabilityTests
         Assert.Contains("32-bit", Assert.Throws<ArgumentException>(() => CudaKernels.Total(1L << 20, 1L << 13, "Axpy")).Message);
         Assert.Throws<ArgumentException>(() => CudaKernels.Total(-1, 4, "Axpy"));
         Assert.Throws<ArgumentException>(() => CudaKernels.Count(-1, "Fill"));
+        // Grid-stride loops use unsigned 32-bit indices: i + stride must not wrap, so the limit is 2^31 - 1, not 2^32 - 1.
+        Assert.Equal((uint)int.MaxValue, CudaKernels.Count(int.MaxValue, "Fill"));
+        Assert.Throws<ArgumentException>(() => CudaKernels.Count(1L << 31, "Fill"));
+        Assert.Throws<ArgumentException>(() => CudaKernels.Total(1L << 16, 1L << 15, "Axpy"));
+        Assert.Throws<ArgumentException>(() => CudaKernels.Total(uint.MaxValue, 1, "Axpy"));
     }
 
     [Fact]

@@ -92,6 +92,14 @@ public class BackendContractTests
     }
 
     [Fact]
+    public void Convolutions_fall_back_only_on_cudnn_not_supported_codes()
+    {
+        // cuDNN 9 renumbered its statuses: NOT_SUPPORTED is 3000 with 3xxx sub-codes (cuDNN 8: 9); BAD_PARAM 2000, EXECUTION_FAILED 5000.
+        foreach (int s in new[] { 9, 3000, 3001, 3007 }) Assert.True(CudaBackend.IsNotSupported(s), $"{s}");
+        foreach (int s in new[] { 0, 3, 1008, 2000, 2002, 4000, 5000 }) Assert.False(CudaBackend.IsNotSupported(s), $"{s}");
+    }
+
+    [Fact]
     public void Kernel_parameter_structs_match_the_ptx_parameter_sizes()
     {
         var ptx = KernelLoader.ReadPtx(BackendKernels.Module);
