@@ -208,10 +208,27 @@ internal sealed unsafe partial class CpuBackend
         else GapBackward<double>((nint)dy.Pointer<double>(), (nint)dx.Pointer<double>(), planes, area);
     }
 
+    // Each plane gets dy·(1/area), broadcast. Outputs past the L3 (SimdKernels.NonTemporalBytes) are written with streaming
+    // stores, fenced at the end of each thread's chunk; the values do not depend on the path or the thread count.
     private static void GapBackward<T>(nint dyAddr, nint dxAddr, int planes, int area) where T : unmanaged, IFloatingPointIeee754<T>
     {
         T inv = T.One / T.CreateTruncating(area);
-        ForEachItem(planes, area, i => new Span<T>((T*)dxAddr + (long)i * area, area).Fill(((T*)dyAddr)[i] * inv));
+        bool stream = SimdKernels.CanStream && (long)planes * area * sizeof(T) >= SimdKernels.NonTemporalBytes;
+        Action<int, int> body = (start, end) =>
+        {
+            for (int i = start; i < end; i++) SimdKernels.Fill((T*)dxAddr + (long)i * area, area, ((T*)dyAddr)[i] * inv, stream);
+            if (stream) SimdKernels.StoreFence();
+        };
+        if (RunParallel(planes, area)) CpuParallel.For(planes, 1, body);
+        else body(0, planes);
+    }
+
+    /// <summary>The plain loop the GAP backward is tested against. dy: (N·C) -> dx: (N·C, area), dx = dy / area.</summary>
+    internal static void GlobalAvgPoolBackwardReference<T>(ReadOnlySpan<T> dy, Span<T> dx, int planes, int area) where T : IFloatingPointIeee754<T>
+    {
+        T inv = T.One / T.CreateTruncating(area);
+        for (int i = 0; i < planes; i++)
+            for (int j = 0; j < area; j++) dx[i * area + j] = dy[i] * inv;
     }
 
     // ---- batch norm ----

@@ -4,6 +4,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SeFramework.Cpu;
 
@@ -209,6 +210,44 @@ internal static unsafe class SimdKernels
             sgx += gi * (double.CreateTruncating(x[i]) - double.CreateTruncating(mean));
         }
         return (sg, sgx);
+    }
+
+    // ---- broadcast fill (the GAP backward) ----
+
+    /// <summary>Outputs at least this large (the 32 MiB L3 of the Zen 4 target) are filled with non-temporal stores: they
+    /// cannot stay in cache for the next op anyway, and streaming stores skip the read-for-ownership of each line.</summary>
+    public const long NonTemporalBytes = 32L << 20;
+
+    /// <summary>Whether <see cref="Fill{T}"/> can stream (Vector512 and x86 store fences available).</summary>
+    public static bool CanStream => Accelerated && Sse.IsSupported;
+
+    /// <summary>dst[i] = v for i in [0, n). nonTemporal (only where <see cref="CanStream"/>): scalar stores up to the
+    /// next 64-byte boundary, then aligned streaming stores, then a scalar tail; the caller must call
+    /// <see cref="StoreFence"/> before another thread reads dst.</summary>
+    public static void Fill<T>(T* dst, int n, T v, bool nonTemporal) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!nonTemporal || !CanStream)
+        {
+            new Span<T>(dst, n).Fill(v);
+            return;
+        }
+        int i = 0;
+        for (; i < n && ((nint)(dst + i) & 63) != 0; i++) dst[i] = v;
+        int w = Vector512<T>.Count;
+        var vv = Vector512.Create(v);
+        for (; i + 2 * w <= n; i += 2 * w)
+        {
+            vv.StoreAlignedNonTemporal(dst + i);
+            vv.StoreAlignedNonTemporal(dst + i + w);
+        }
+        for (; i + w <= n; i += w) vv.StoreAlignedNonTemporal(dst + i);
+        for (; i < n; i++) dst[i] = v;
+    }
+
+    /// <summary>Orders this thread's streaming stores before its later stores (sfence); a no-op where they are not used.</summary>
+    public static void StoreFence()
+    {
+        if (CanStream) Sse.StoreFence();
     }
 
     /// <summary>The lanes of v added in double, in a fixed order.</summary>
