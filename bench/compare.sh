@@ -10,6 +10,8 @@
 #   ONLY="conv" bench/compare.sh           # the per-shape conv table only; ONLY="conv_r50_l1_64x56_3x3 conv_r50_stem_3x224_7x7s2" for some shapes
 # Env: THREADS (default "1 2"), REPS (pairs, default 2), STEPS/WARMUP (model steps, default 5/2), GEMM_STEPS (default 10),
 # CONV_REPS (timed calls per conv shape and direction, median taken; default 5), CONV_WARMUP_MS (default 200),
+# CONV_STAT (median (default) or min: which per-run statistic of the CONV_REPS calls the conv table compares; min is
+# steadier on a machine shared with other jobs),
 # PEER_SUBSAMPLE (the peer's --subsample-1x1 for the conv workload: none (default: stride-2 1x1 convs run as they are,
 # falling back to auto for that run if oneDNN crashes), auto or all; auto/all time x[:, :, ::2, ::2] + a stride-1 1x1),
 # ONLY (space-separated workload names to run), OUT (folder for the raw JSON, default a temp dir), NO_BUILD=1.
@@ -22,6 +24,8 @@ WARMUP="${WARMUP:-2}"
 GEMM_STEPS="${GEMM_STEPS:-10}"
 CONV_REPS="${CONV_REPS:-5}"
 CONV_WARMUP_MS="${CONV_WARMUP_MS:-200}"
+CONV_STAT="${CONV_STAT:-median}"
+case "$CONV_STAT" in median|min) ;; *) echo "compare.sh: CONV_STAT must be median or min, got '$CONV_STAT'" >&2; exit 2 ;; esac
 PEER_SUBSAMPLE="${PEER_SUBSAMPLE:-none}"
 OUT="${OUT:-$(mktemp -d -t se-compare.XXXXXX)}"
 mkdir -p "$OUT"
@@ -93,9 +97,10 @@ for t in $THREADS; do
   done
 done
 
-python3 - "$OUT" <<'PY'
+python3 - "$OUT" "$CONV_STAT" <<'PY'
 import json, sys, glob, os, statistics, collections
-out = sys.argv[1]
+out, conv_stat = sys.argv[1], sys.argv[2]
+suffix = "_min" if conv_stat == "min" else ""
 runs = collections.defaultdict(lambda: {"ours": [], "peer": []})
 for path in sorted(glob.glob(os.path.join(out, "*.json"))):
     base = os.path.basename(path)[:-5]
@@ -147,8 +152,8 @@ if conv_keys:
                 continue
             oc, pc = od[n], pd[n]
             oshape, pshape = tuple(oc[0]["out"]), tuple(pc[0]["out"])
-            of = statistics.median(c["fwd_ms"] for c in oc); pf = statistics.median(c["fwd_ms"] for c in pc)
-            ob = statistics.median(c["fwdbwd_ms"] for c in oc); pb = statistics.median(c["fwdbwd_ms"] for c in pc)
+            of = statistics.median(c["fwd_ms" + suffix] for c in oc); pf = statistics.median(c["fwd_ms" + suffix] for c in pc)
+            ob = statistics.median(c["fwdbwd_ms" + suffix] for c in oc); pb = statistics.median(c["fwdbwd_ms" + suffix] for c in pc)
             note = "; ".join(sorted({c.get("note", "") for c in pc} - {""}))
             if oshape != pshape:
                 note = f"OUTPUT SIZE MISMATCH: ours {oshape} peer {pshape}" + (f"; {note}" if note else "")
@@ -158,7 +163,7 @@ if conv_keys:
             print(f"{n:<30} {t:>3} {out_s:<16} {of:>9.2f} {pf:>9.2f} {pf / of:>8.2f} {ob:>9.2f} {pb:>9.2f} {pb / ob:>8.2f}  {mark}")
     for n, note in notes.items():
         print(f"  * {n}: {note}")
-    print("  (times in ms, median of runs of the median of CONV_REPS calls)")
+    print(f"  (times in ms: median over the runs of each run's {conv_stat} of CONV_REPS calls)")
 se, r = runs.get("se_resnet50_train_t2"), runs.get("resnet50_train_t2")
 if se and r and se["ours"] and r["ours"]:
     ratio = statistics.median(x["step_ms_median"] for x in se["ours"]) / statistics.median(x["step_ms_median"] for x in r["ours"])
