@@ -4,6 +4,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SeFramework.Cpu;
 
@@ -211,6 +212,44 @@ internal static unsafe class SimdKernels
         return (sg, sgx);
     }
 
+    // ---- broadcast fill (the GAP backward) ----
+
+    /// <summary>Outputs at least this large (the 32 MiB L3 of the Zen 4 target) are filled with non-temporal stores: they
+    /// cannot stay in cache for the next op anyway, and streaming stores skip the read-for-ownership of each line.</summary>
+    public const long NonTemporalBytes = 32L << 20;
+
+    /// <summary>Whether <see cref="Fill{T}"/> can stream (Vector512 and x86 store fences available).</summary>
+    public static bool CanStream => Accelerated && Sse.IsSupported;
+
+    /// <summary>dst[i] = v for i in [0, n). nonTemporal (only where <see cref="CanStream"/>): scalar stores up to the
+    /// next 64-byte boundary, then aligned streaming stores, then a scalar tail; the caller must call
+    /// <see cref="StoreFence"/> before another thread reads dst.</summary>
+    public static void Fill<T>(T* dst, int n, T v, bool nonTemporal) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!nonTemporal || !CanStream)
+        {
+            new Span<T>(dst, n).Fill(v);
+            return;
+        }
+        int i = 0;
+        for (; i < n && ((nint)(dst + i) & 63) != 0; i++) dst[i] = v;
+        int w = Vector512<T>.Count;
+        var vv = Vector512.Create(v);
+        for (; i + 2 * w <= n; i += 2 * w)
+        {
+            vv.StoreAlignedNonTemporal(dst + i);
+            vv.StoreAlignedNonTemporal(dst + i + w);
+        }
+        for (; i + w <= n; i += w) vv.StoreAlignedNonTemporal(dst + i);
+        for (; i < n; i++) dst[i] = v;
+    }
+
+    /// <summary>Orders this thread's streaming stores before its later stores (sfence); a no-op where they are not used.</summary>
+    public static void StoreFence()
+    {
+        if (CanStream) Sse.StoreFence();
+    }
+
     /// <summary>The lanes of v added in double, in a fixed order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static double HorizontalSum<T>(Vector512<T> v) where T : unmanaged, IFloatingPointIeee754<T>
@@ -226,12 +265,21 @@ internal static unsafe class SimdKernels
 
     // ---- affine maps ----
 
-    /// <summary>y[i] = x[i]·scale + shift (then max(·, 0) when relu). Unfused multiply and add, as the scalar loop.</summary>
-    public static void ScaleShift<T>(T* x, T* y, int n, T scale, T shift, bool relu) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>y[i] = x[i]·scale + shift (then max(·, 0) when relu). Unfused multiply and add, as the scalar loop.
+    /// stream (where <see cref="CanStream"/>): y is written with aligned non-temporal stores after a scalar head up to the
+    /// next 64-byte boundary (the same values); the caller fences (<see cref="StoreFence"/>).</summary>
+    public static void ScaleShift<T>(T* x, T* y, int n, T scale, T shift, bool relu, bool stream = false) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0;
         if (Accelerated)
         {
+            stream &= CanStream;
+            if (stream)
+                for (; i < n && ((nint)(y + i) & 63) != 0; i++)
+                {
+                    T v = x[i] * scale + shift;
+                    y[i] = relu && !(v > T.Zero) ? T.Zero : v;
+                }
             int w = Vector512<T>.Count;
             var vs = Vector512.Create(scale);
             var vb = Vector512.Create(shift);
@@ -239,8 +287,12 @@ internal static unsafe class SimdKernels
                 for (; i + w <= n; i += w)
                 {
                     var v = Vector512.Load(x + i) * vs + vb;
-                    Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<T>.Zero), v, Vector512<T>.Zero).Store(y + i);
+                    v = Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<T>.Zero), v, Vector512<T>.Zero);
+                    if (stream) v.StoreAlignedNonTemporal(y + i);
+                    else v.Store(y + i);
                 }
+            else if (stream)
+                for (; i + w <= n; i += w) (Vector512.Load(x + i) * vs + vb).StoreAlignedNonTemporal(y + i);
             else
                 for (; i + w <= n; i += w) (Vector512.Load(x + i) * vs + vb).Store(y + i);
         }
@@ -254,12 +306,22 @@ internal static unsafe class SimdKernels
 
 internal static unsafe partial class SimdNn
 {
-    /// <summary>dx[i] = (k·dy[i] + a·x[i]) + b: the batch-norm backward's one multiply-add pass (same order as the scalar loop).</summary>
-    public static void BnBackwardPass<T>(T* dy, T* x, T* dx, int n, T k, T a, T b) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>dx[i] = (k·dy[i] + a·x[i]) + b: the batch-norm backward's one multiply-add pass (same order as the scalar loop).
+    /// stream: dx written with aligned non-temporal stores after a scalar head (as SimdKernels.ScaleShift; the caller fences).</summary>
+    public static void BnBackwardPass<T>(T* dy, T* x, T* dx, int n, T k, T a, T b, bool stream = false) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0;
         if (SimdKernels.Accelerated)
         {
+            if (stream && SimdKernels.CanStream)
+            {
+                for (; i < n && ((nint)(dx + i) & 63) != 0; i++) dx[i] = k * dy[i] + a * x[i] + b;
+                int ws = Vector512<T>.Count;
+                var sk = Vector512.Create(k);
+                var sa = Vector512.Create(a);
+                var sb = Vector512.Create(b);
+                for (; i + ws <= n; i += ws) (sk * Vector512.Load(dy + i) + sa * Vector512.Load(x + i) + sb).StoreAlignedNonTemporal(dx + i);
+            }
             int w = Vector512<T>.Count;
             var vk = Vector512.Create(k);
             var va = Vector512.Create(a);

@@ -1,5 +1,6 @@
 // Peer benchmark entry point: times TorchSharp training steps / inference passes of the models in Models.cs, or
-// torch.mm (--gemm N), and prints a summary or one JSON object. Run through bench/run-peer.sh for fair numbers.
+// torch.mm (--gemm N), or torch conv2d per convolution shape (--conv, ConvPeer.cs), and prints a summary or one JSON
+// object. Run through bench/run-peer.sh for fair numbers.
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -15,6 +16,17 @@ if (LibTorchShim.Preload() is { } shimError)
 try
 {
     var options = BenchOptions.Parse(args);
+    if (options.Conv != null)
+    {
+        var conv = ConvPeer.Run(options.Conv, options.Threads, options.Reps, options.WarmupMs, options.Subsample);
+        if (options.Json)
+            Console.WriteLine(JsonSerializer.Serialize(conv));
+        else
+            foreach (var c in (List<Dictionary<string, object>>)conv["convs"])
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{c["name"],-30} out ({string.Join(",", (long[])c["out"])})  fwd {(double)c["fwd_ms"],8:F2} ms {(double)c["fwd_gflops"],6:F1} GF/s   fwd+bwd {(double)c["fwdbwd_ms"],8:F2} ms {(double)c["fwdbwd_gflops"],6:F1} GF/s  {c["note"]}"));
+        return 0;
+    }
     var result = options.GemmSize > 0 ? PeerBench.RunGemm(options) : PeerBench.RunModel(options);
     Console.WriteLine(options.Json
         ? JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = false })
@@ -36,16 +48,17 @@ static string Format(object value) => value switch
 
 /// <summary>Command-line options; see <see cref="Usage"/>.</summary>
 sealed record BenchOptions(string Model, int Batch, int Input, string Mode, int Steps, int Warmup, int Threads,
-                           bool Json, int GemmSize, SubsampleMode Subsample)
+                           bool Json, int GemmSize, SubsampleMode Subsample, string? Conv, int Reps, int WarmupMs)
 {
     public const string Usage =
         "usage: SeFramework.Bench.TorchSharp --model se_resnet20|se_resnet50|resnet50 --batch B --input S --mode train|infer\n" +
         "         --steps N --warmup W --threads T [--json] [--subsample-1x1 auto|all|none]\n" +
-        "       SeFramework.Bench.TorchSharp --gemm N [--steps N --warmup W --threads T --json]";
+        "       SeFramework.Bench.TorchSharp --gemm N [--steps N --warmup W --threads T --json]\n" +
+        "       SeFramework.Bench.TorchSharp --conv all|NAME[,NAME...] [--threads T --reps R --warmup-ms W --json --subsample-1x1 auto|all|none]";
 
     public static BenchOptions Parse(string[] args)
     {
-        var o = new BenchOptions("se_resnet20", 128, 32, "train", 10, 2, Environment.ProcessorCount, false, 0, SubsampleMode.Auto);
+        var o = new BenchOptions("se_resnet20", 128, 32, "train", 10, 2, Environment.ProcessorCount, false, 0, SubsampleMode.Auto, null, 5, 200);
         for (int i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -62,6 +75,9 @@ sealed record BenchOptions(string Model, int Batch, int Input, string Mode, int 
                 "--threads" => o with { Threads = Int(1) },
                 "--gemm" => o with { GemmSize = Int(1) },
                 "--json" => o with { Json = true },
+                "--conv" => o with { Conv = Next() },
+                "--reps" => o with { Reps = Int(1) },
+                "--warmup-ms" => o with { WarmupMs = Int(0) },
                 "--subsample-1x1" => o with { Subsample = Enum.TryParse<SubsampleMode>(Next(), ignoreCase: true, out var m)
                     ? m : throw new ArgumentException($"--subsample-1x1 must be auto, all or none, got '{args[i]}'") },
                 "-h" or "--help" => throw new ArgumentException("help requested"),

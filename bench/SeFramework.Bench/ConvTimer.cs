@@ -1,46 +1,126 @@
-// `SeFramework.Bench --conv [NAME|all] [--threads T] [--reps R]`: quick min-of-R timings (no BenchmarkDotNet start-up)
-// of the ConvBenchmarks shapes: forward and forward+backward, with GFLOP/s (2·MACs per multiply-add).
+// `SeFramework.Bench --conv all|NAME[,NAME...] [--threads T] [--reps R] [--warmup-ms W] [--json]`: quick timings (no
+// BenchmarkDotNet start-up) of the ConvBenchmarks shapes, forward and forward+backward (dx and dw), median of R reps
+// after a warm-up of at least 2 calls and W ms (the JIT tiers the kernels up meanwhile), with GFLOP/s (2 FLOPs per
+// multiply-add; fwd+bwd = 3 convolutions' worth). --json prints one line: the JSON that bench/compare.sh reads and that
+// the peer's `run-peer.sh --conv ... --json` also prints (same field names).
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
 using SeFramework.Cpu;
 
 namespace SeFramework.Bench;
 
 public static class ConvTimer
 {
+    private const string Usage = "usage: SeFramework.Bench --conv all|NAME[,NAME...] [--threads T] [--reps R] [--warmup-ms W] [--json]";
+
     public static int Run(string[] args)
     {
-        string name = args.Length > 1 ? args[1] : "all";
-        int threads = 1, reps = 5;
-        for (int i = 2; i < args.Length; i++)
+        try
         {
-            if (args[i] == "--threads" && i + 1 < args.Length) threads = int.Parse(args[++i], CultureInfo.InvariantCulture);
-            else if (args[i] == "--reps" && i + 1 < args.Length) reps = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            return RunCore(args);
+        }
+        catch (ArgumentException ex)
+        {
+            Console.Error.WriteLine(ex.Message);
+            return 2;
+        }
+    }
+
+    private static int RunCore(string[] args)
+    {
+        string names = "all";
+        int threads = 1, reps = 5, warmupMs = 200;
+        bool json = false;
+        for (int i = 0; i < args.Length; i++)
+        {
+            int Next() => i + 1 < args.Length && int.TryParse(args[++i], NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v >= 0
+                ? v : throw new ArgumentException($"{args[i - 1]} needs a non-negative integer; {Usage}");
+            switch (args[i])
+            {
+                case "--conv":
+                    if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal)) names = args[++i];
+                    break;
+                case "--threads": threads = Math.Max(1, Next()); break;
+                case "--reps": reps = Math.Max(1, Next()); break;
+                case "--warmup-ms": warmupMs = Next(); break;
+                case "--json": json = true; break;
+                default:
+                    Console.Error.WriteLine($"unknown option '{args[i]}'; {Usage}");
+                    return 2;
+            }
+        }
+        var shapes = Select(names);
+        if (shapes.Count == 0)
+        {
+            Console.Error.WriteLine($"--conv {names}: no such shape; known: all, {string.Join(", ", ConvBenchmarks.Shapes.Select(s => s.Name))}");
+            return 2;
         }
         CpuParallel.MaxThreads = threads;
-        foreach (var s in ConvBenchmarks.Shapes.Where(s => name == "all" || s.Name.Contains(name, StringComparison.Ordinal)))
+        var results = new List<Dictionary<string, object>>();
+        foreach (var s in shapes)
         {
             var b = new ConvBenchmarks { Shape = s, Threads = threads };
             b.Setup();
             int p = (s.H + 2 * s.Padding - s.R) / s.Stride + 1;
             double macs = (double)s.N * s.K * p * p * s.C * s.R * s.R;
-            double fwd = MinMs(b.Forward, reps), fb = MinMs(b.ForwardBackward, reps);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{s.Name,-30} fwd {fwd,8:F2} ms {2 * macs / fwd / 1e6,6:F1} GF/s   fwd+bwd {fb,8:F2} ms {6 * macs / fb / 1e6,6:F1} GF/s"));
+            var fwd = Time(b.Forward, reps, warmupMs);
+            var fb = Time(b.ForwardBackward, reps, warmupMs);
+            b.RestoreThreads();
+            CpuParallel.MaxThreads = threads;
+            double fwdMs = Median(fwd), fbMs = Median(fb);
+            results.Add(new Dictionary<string, object>
+            {
+                ["name"] = s.Name, ["n"] = s.N, ["c"] = s.C, ["h"] = s.H, ["w"] = s.H, ["k"] = s.K, ["r"] = s.R,
+                ["stride"] = s.Stride, ["padding"] = s.Padding, ["groups"] = 1,
+                ["out"] = new[] { s.N, s.K, p, p }, // (N, K, P, Q): the peer prints its own; compare.sh checks they agree
+                ["fwd_ms"] = fwdMs, ["fwd_ms_min"] = fwd.Min(), ["fwdbwd_ms"] = fbMs, ["fwdbwd_ms_min"] = fb.Min(),
+                ["fwd_gflops"] = 2 * macs / fwdMs / 1e6, ["fwdbwd_gflops"] = 6 * macs / fbMs / 1e6,
+            });
+            if (!json)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{s.Name,-30} out ({s.N},{s.K},{p},{p})  fwd {fwdMs,8:F2} ms {2 * macs / fwdMs / 1e6,6:F1} GF/s   fwd+bwd {fbMs,8:F2} ms {6 * macs / fbMs / 1e6,6:F1} GF/s"));
         }
+        if (json)
+            Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["side"] = "ours", ["threads"] = threads, ["reps"] = reps, ["warmup_ms"] = warmupMs, ["convs"] = results,
+            }));
         return 0;
     }
 
-    private static double MinMs(Action f, int reps)
+    /// <summary>"all", one exact name, or a comma list of names; a name that is not exact matches every shape containing it.</summary>
+    private static List<ConvShape> Select(string names)
     {
-        f();
-        double best = double.MaxValue;
+        var all = ConvBenchmarks.Shapes.ToList();
+        if (names == "all") return all;
+        var picked = new List<ConvShape>();
+        foreach (string n in names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var exact = all.Where(s => s.Name == n).ToList();
+            picked.AddRange(exact.Count > 0 ? exact : all.Where(s => s.Name.Contains(n, StringComparison.Ordinal)));
+        }
+        return picked.Distinct().ToList();
+    }
+
+    /// <summary>Warm-up (≥ 2 calls and ≥ warmupMs), then reps timed calls, in ms.</summary>
+    private static List<double> Time(Action f, int reps, int warmupMs)
+    {
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < 2 || warm.Elapsed.TotalMilliseconds < warmupMs; i++) f();
+        var ms = new List<double>(reps);
         for (int i = 0; i < reps; i++)
         {
-            var sw = Stopwatch.StartNew();
+            long t0 = Stopwatch.GetTimestamp();
             f();
-            best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
+            ms.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
         }
-        return best;
+        return ms;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var s = values.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
     }
 }

@@ -1,6 +1,6 @@
 // BenchmarkDotNet entry point for SeFramework's kernel and model benchmarks, plus `--gemm N`: a plain timed SGEMM
 // (C = A·B, N×N floats) whose JSON matches the peer's `run-peer.sh --gemm N --json`, for bench/compare.sh; and
-// `--conv NAME|all`: quick min-of-N timings of the ConvBenchmarks shapes (ConvTimer.cs); `--bandwidth`: GB/s of the
+// `--conv NAME|all [--json]`: median-of-R timings of the ConvBenchmarks shapes (ConvTimer.cs; JSON for compare.sh); `--bandwidth`: GB/s of the
 // bandwidth-bound SE kernels against a copy / read reference (BandwidthTimer.cs).
 if (args.Length > 0 && args[0] == "--gemm")
     return SeFramework.Bench.GemmTimer.Run(args);

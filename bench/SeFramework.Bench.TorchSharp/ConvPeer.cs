@@ -1,0 +1,142 @@
+// The peer side of the per-shape convolution comparison (`--conv all|NAME[,NAME...]`): torch conv2d (oneDNN) forward and
+// forward+backward (dx and dw) on the shapes of bench/SeFramework.Bench ConvBenchmarks.Shapes, timed like ConvTimer.cs.
+using System.Diagnostics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SeFramework.Bench.TorchSharp;
+
+/// <summary>One convolution: (N, C, H, H) input, K filters of R×R, stride, padding; groups 1.</summary>
+public sealed record PeerConvShape(string Name, int N, int C, int H, int K, int R, int Stride, int Padding);
+
+public static class ConvPeer
+{
+    /// <summary>The same list, names and order as ConvBenchmarks.Shapes in bench/SeFramework.Bench/NnBenchmarks.cs
+    /// (keep the two in step; bench/compare.sh checks names and output sizes agree).</summary>
+    public static readonly PeerConvShape[] Shapes =
+    [
+        new("r20_s1_16x32x32_3x3", 128, 16, 32, 16, 3, 1, 1),
+        new("r20_s2_32x16x16_3x3", 128, 32, 16, 32, 3, 1, 1),
+        new("r20_s3_64x8x8_3x3", 128, 64, 8, 64, 3, 1, 1),
+        new("r20_down_16to32_3x3s2", 128, 16, 32, 32, 3, 2, 1),
+        new("r50_stem_3x224_7x7s2", 8, 3, 224, 64, 7, 2, 3),
+        new("r50_l1_64x56_3x3", 8, 64, 56, 64, 3, 1, 1),
+        new("r50_l1_256to64x56_1x1", 8, 256, 56, 64, 1, 1, 0),
+        new("r50_l1_64to256x56_1x1", 8, 64, 56, 256, 1, 1, 0),
+        new("r50_l2_128x28_3x3", 8, 128, 28, 128, 3, 1, 1),
+        new("r50_l3_256x14_3x3", 8, 256, 14, 256, 3, 1, 1),
+        new("r50_l4_512x7_3x3", 8, 512, 7, 512, 3, 1, 1),
+        new("r50_proj_1024to2048x14_1x1s2", 8, 1024, 14, 2048, 1, 2, 0),
+    ];
+
+    /// <summary>"all", one exact name, or a comma list; a name that is not exact picks every shape containing it.</summary>
+    public static List<PeerConvShape> Select(string names)
+    {
+        if (names == "all") return Shapes.ToList();
+        var picked = new List<PeerConvShape>();
+        foreach (string n in names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var exact = Shapes.Where(s => s.Name == n).ToList();
+            picked.AddRange(exact.Count > 0 ? exact : Shapes.Where(s => s.Name.Contains(n, StringComparison.Ordinal)));
+        }
+        var result = picked.Distinct().ToList();
+        return result.Count > 0 ? result
+            : throw new ArgumentException($"--conv {names}: no such shape; known: all, {string.Join(", ", Shapes.Select(s => s.Name))}");
+    }
+
+    /// <summary>Whether the peer runs this shape as x[:, :, ::s, ::s] + a stride-1 1×1 conv (same outputs and
+    /// gradients): oneDNN 3.7.1 raises SIGFPE in backward-data of the stride-2 1×1 convs 512→1024 and 1024→2048 on
+    /// CPUs without AMX (see PointwiseConv in Models.cs; the same rule).</summary>
+    public static bool Subsampled(PeerConvShape s, SubsampleMode mode) => s.R == 1 && s.Padding == 0 && s.Stride > 1 && mode switch
+    {
+        SubsampleMode.All => true,
+        SubsampleMode.None => false,
+        _ => s.K >= 1024,
+    };
+
+    public static Dictionary<string, object> Run(string names, int threads, int reps, int warmupMs, SubsampleMode mode)
+    {
+        torch.set_num_threads(threads);
+        torch.random.manual_seed(0);
+        var results = new List<Dictionary<string, object>>();
+        foreach (var s in Select(names))
+        {
+            bool sub = Subsampled(s, mode);
+            var x = torch.randn(s.N, s.C, s.H, s.H).requires_grad_(true);                 // (N, C, H, H)
+            var w = (torch.randn(s.K, s.C, s.R, s.R) * 0.05).detach().requires_grad_(true); // (K, C, R, R)
+            long stride = sub ? 1 : s.Stride;
+
+            // x: (N, C, H, H) -> (N, K, P, P)
+            Tensor Conv(Tensor input)
+            {
+                if (sub)
+                {
+                    var slice = TensorIndex.Slice(null, null, s.Stride);
+                    input = input[TensorIndex.Colon, TensorIndex.Colon, slice, slice]; // (N, C, ceil(H/s), ceil(H/s))
+                }
+                return nn.functional.conv2d(input, w, null, strides: [stride, stride], padding: [s.Padding, s.Padding], groups: 1);
+            }
+
+            long[] outShape;
+            using (var scope = torch.NewDisposeScope())
+            using (var noGrad = torch.no_grad())
+                outShape = Conv(x).shape;
+
+            var fwd = Time(reps, warmupMs, () =>
+            {
+                using var scope = torch.NewDisposeScope();
+                using var noGrad = torch.no_grad();
+                _ = Conv(x);
+            });
+            // Forward, then dx and dw of sum(y), as ours (y.Sum().Backward()); autograd.grad returns fresh gradients
+            // instead of accumulating into x.grad / w.grad, so no step pays an extra add.
+            var fb = Time(reps, warmupMs, () =>
+            {
+                using var scope = torch.NewDisposeScope();
+                var y = Conv(x);
+                var grads = torch.autograd.grad([y.sum()], [x, w]);
+                if (grads.Count != 2) throw new InvalidOperationException("autograd.grad returned no dx/dw");
+            });
+            double p = outShape[2], q = outShape[3];
+            double macs = (double)s.N * s.K * p * q * s.C * s.R * s.R;
+            double fwdMs = Median(fwd), fbMs = Median(fb);
+            results.Add(new Dictionary<string, object>
+            {
+                ["name"] = s.Name, ["n"] = s.N, ["c"] = s.C, ["h"] = s.H, ["w"] = s.H, ["k"] = s.K, ["r"] = s.R,
+                ["stride"] = s.Stride, ["padding"] = s.Padding, ["groups"] = 1, ["out"] = outShape,
+                ["fwd_ms"] = fwdMs, ["fwd_ms_min"] = fwd.Min(), ["fwdbwd_ms"] = fbMs, ["fwdbwd_ms_min"] = fb.Min(),
+                ["fwd_gflops"] = 2 * macs / fwdMs / 1e6, ["fwdbwd_gflops"] = 6 * macs / fbMs / 1e6,
+                ["note"] = sub ? $"peer runs x[:, :, ::{s.Stride}, ::{s.Stride}] + stride-1 1x1 (oneDNN 3.7.1 SIGFPE in stride-2 1x1 backward-data)" : "",
+            });
+            x.Dispose();
+            w.Dispose();
+        }
+        return new Dictionary<string, object>
+        {
+            ["side"] = "peer",
+            ["peer"] = $"TorchSharp {typeof(torch).Assembly.GetName().Version} / libtorch {torch.__version__}",
+            ["threads"] = torch.get_num_threads(), ["reps"] = reps, ["warmup_ms"] = warmupMs, ["convs"] = results,
+        };
+    }
+
+    /// <summary>Warm-up (≥ 2 calls and ≥ warmupMs: oneDNN builds and caches its primitives), then reps timed calls, in ms.</summary>
+    static List<double> Time(int reps, int warmupMs, Action f)
+    {
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < 2 || warm.Elapsed.TotalMilliseconds < warmupMs; i++) f();
+        var ms = new List<double>(reps);
+        for (int i = 0; i < reps; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            f();
+            ms.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+        }
+        return ms;
+    }
+
+    static double Median(List<double> values)
+    {
+        var s = values.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
+    }
+}
