@@ -6,13 +6,21 @@ public sealed class GradNode
 {
     private Func<Tensor, Tensor?[]>? _backward;
 
-    private GradNode(string name, Tensor?[] inputs, Func<Tensor, Tensor?[]> backward, Tensor output)
+    // Storages the backward closure may read: those of every input passed to Record (with or without grad) and of the
+    // output. Each holds one graph use per entry until this node is released, so storages marked ReleaseWhenUnused are
+    // freed right after the backward of the last node that reads them (ops capture only their inputs, their output and
+    // fresh tensors of their own).
+    private Storage[] _uses;
+
+    private GradNode(string name, Tensor?[] inputs, Func<Tensor, Tensor?[]> backward, Tensor output, Storage[] uses)
     {
         Name = name;
         Inputs = inputs;
         _backward = backward;
         OutputShape = output.Shape;
         OutputDType = output.DType;
+        _uses = uses;
+        foreach (var u in uses) u.AddGraphUse();
     }
 
     /// <summary>The op's name, as shown in error messages and ToString.</summary>
@@ -45,7 +53,10 @@ public sealed class GradNode
             }
         }
         if (!any) return output;
-        output.GradFn = new GradNode(name, kept, backward, output);
+        var uses = new List<Storage>(inputs.Length + 1) { output.Storage };
+        foreach (var t in inputs)
+            if (t != null) uses.Add(t.Storage);
+        output.GradFn = new GradNode(name, kept, backward, output, uses.ToArray());
         output.MarkRequiresGradFromGraph();
         return output;
     }
@@ -65,10 +76,15 @@ public sealed class GradNode
         return fn(gradOutput);
     }
 
+    /// <summary>Drops the closure (and with it the saved tensors) and the inputs; storages marked ReleaseWhenUnused
+    /// that no other node reads are freed.</summary>
     internal void Release()
     {
         _backward = null;
         Inputs = Array.Empty<Tensor?>();
+        var uses = _uses;
+        _uses = Array.Empty<Storage>();
+        foreach (var u in uses) u.RemoveGraphUse();
     }
 
     public override string ToString() => Name;

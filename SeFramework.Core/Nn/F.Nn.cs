@@ -38,6 +38,13 @@ public static partial class F
 
     private static Tensor? DenseOrNull(Tensor? t) => t == null ? null : Dense(t);
 
+    /// <summary>Frees <paramref name="temporary"/> when it is a copy a backward made of <paramref name="source"/>
+    /// (Dense, masks): nothing outside the closure sees it, so it need not wait for the scope's end.</summary>
+    private static void FreeCopy(Tensor temporary, Tensor source)
+    {
+        if (!ReferenceEquals(temporary.Storage, source.Storage)) temporary.Storage.Dispose();
+    }
+
     // ---- convolution ----
 
     /// <summary>2-D convolution. x: (N, C, H, W), weight: (K, C/groups, R, S), bias: (K) → (N, K, P, Q)
@@ -87,6 +94,7 @@ public static partial class F
             if (weight.RequiresGrad) dw = Tensor.Empty(weight.Shape, weight.DType, weight.Device);
             if (bias is { RequiresGrad: true }) db = Tensor.Empty(bias.Shape, bias.DType, bias.Device);
             if (dw != null || db != null) x.Backend.Conv2dBackwardFilter(xd, dyd, dw, db, g);
+            FreeCopy(dyd, dy);
             return new[] { dx, dw, db };
         });
     }
@@ -125,7 +133,9 @@ public static partial class F
         return GradNode.Record(op, y, new[] { x }, dy =>
         {
             var dx = Tensor.Empty(x.Shape, x.DType, x.Device);
-            x.Backend.Pool2dBackward(mode, xd, y, Dense(dy), dx, g);
+            var dyd = Dense(dy);
+            x.Backend.Pool2dBackward(mode, xd, y, dyd, dx, g);
+            FreeCopy(dyd, dy);
             return new[] { dx };
         });
     }
@@ -139,10 +149,17 @@ public static partial class F
         if (x.Size(2) * x.Size(3) == 0) throw new ArgumentException($"{op}: input {x.Layout} has an empty spatial plane; there is nothing to average.");
         var y = Tensor.Empty(new[] { x.Size(0), x.Size(1), 1, 1 }, x.DType, x.Device);
         x.Backend.GlobalAvgPool(Dense(x), y);
+        // The backward needs only x's shape.
+        var xShape = x.Shape;
+        var xDType = x.DType;
+        var xDevice = x.Device;
+        var backend = x.Backend;
         return GradNode.Record(op, y, new[] { x }, dy =>
         {
-            var dx = Tensor.Empty(x.Shape, x.DType, x.Device);
-            x.Backend.GlobalAvgPoolBackward(Dense(dy), dx);
+            var dx = Tensor.Empty(xShape, xDType, xDevice);
+            var dyd = Dense(dy);
+            backend.GlobalAvgPoolBackward(dyd, dx);
+            FreeCopy(dyd, dy);
             return new[] { dx };
         });
     }
@@ -209,9 +226,11 @@ public static partial class F
                 // relu'(bn(x)) = [y > 0]: mask the gradient by the output (UnaryBackward(Relu) with y in the x slot).
                 var masked = Tensor.Empty(x.Shape, x.DType, x.Device);
                 x.Backend.UnaryBackward(UnaryOp.Relu, y, y, g, masked, 0);
+                FreeCopy(g, dy);
                 g = masked;
             }
             x.Backend.BatchNormBackward(xd, g, wd, mean!, invStd!, batchStats, dx, dw, db);
+            FreeCopy(g, dy);
             return new[] { dx, dw, db };
         });
     }
@@ -250,7 +269,9 @@ public static partial class F
             var da = a.RequiresGrad ? Tensor.Empty(a.Shape, a.DType, a.Device) : null;
             var dx = x.RequiresGrad ? Tensor.Empty(x.Shape, x.DType, x.Device) : null;
             var dy = y is { RequiresGrad: true } ? Tensor.Empty(y.Shape, y.DType, y.Device) : null;
-            x.Backend.AxpyBackward(ad, xd, output, Dense(g), relu, da, dx, dy);
+            var gd = Dense(g);
+            x.Backend.AxpyBackward(ad, xd, output, gd, relu, da, dx, dy);
+            FreeCopy(gd, g);
             return new[] { da, dx, dy };
         });
     }

@@ -22,6 +22,34 @@ public abstract class Storage : IDisposable
     public abstract bool IsDisposed { get; }
 
     public abstract void Dispose();
+
+    // ---- early release (see Tensor.ReleaseWhenUnused) ----
+
+    private int _graphUses;
+    private bool _releaseWhenUnused;
+
+    /// <summary>Recorded graph nodes that may still read this storage (their op's inputs and output live here, and
+    /// their backward has not run yet).</summary>
+    internal int GraphUses => _graphUses;
+
+    /// <summary>True once the code that made this storage declared that nobody else holds it.</summary>
+    internal bool ReleasesWhenUnused => _releaseWhenUnused;
+
+    internal void AddGraphUse() => _graphUses++;
+
+    /// <summary>A node that read this storage has run its backward (or was dropped): frees the storage when it was the
+    /// last one and the storage is marked for early release.</summary>
+    internal void RemoveGraphUse()
+    {
+        if (--_graphUses == 0 && _releaseWhenUnused) Dispose();
+    }
+
+    /// <summary>Frees the storage now when no recorded node still needs it, else when the last such node's backward has run.</summary>
+    internal void ReleaseWhenUnused()
+    {
+        _releaseWhenUnused = true;
+        if (_graphUses == 0) Dispose();
+    }
 }
 
 /// <summary>Native, 64-byte aligned CPU memory from <see cref="CpuAllocator"/>. Counted in <see cref="MemoryStats"/>.</summary>

@@ -75,6 +75,15 @@ public sealed partial class Tensor
     /// <summary>Runs backpropagation from this tensor. With no gradient it must hold a single element (a loss).</summary>
     public void Backward(Tensor? gradient = null) => AutogradEngine.Backward(this, gradient);
 
+    /// <summary>
+    /// Declares that no code outside the caller holds this tensor or any view of its storage (a layer's intermediate
+    /// result that was only passed on to the next op): the storage goes back to the pool as soon as nothing recorded
+    /// needs it, i.e. at once when no graph node saved it (inference, NoGrad) or right after the backward of the last
+    /// node that reads it. Using the tensor afterwards throws ObjectDisposedException. Never call it on a tensor that
+    /// was handed to you by a caller, or whose storage a returned tensor shares.
+    /// </summary>
+    public void ReleaseWhenUnused() => Storage.ReleaseWhenUnused();
+
     /// <summary>A tensor sharing storage with this one, cut from the graph.</summary>
     public Tensor Detach() => new(Storage, Layout);
 
