@@ -6,10 +6,9 @@ public sealed class GradNode
 {
     private Func<Tensor, Tensor?[]>? _backward;
 
-    // Storages the backward closure may read: those of every input passed to Record (with or without grad) and of the
-    // output. Each holds one graph use per entry until this node is released, so storages marked ReleaseWhenUnused are
-    // freed right after the backward of the last node that reads them (ops capture only their inputs, their output and
-    // fresh tensors of their own).
+    // Storages the backward closure reads: the saved tensors the op declared, or by default those of every input passed
+    // to Record (with or without grad) and of the output. Each holds one graph use per entry until this node is
+    // released, so storages marked ReleaseWhenUnused are freed right after the backward of the last node that reads them.
     private Storage[] _uses;
 
     private GradNode(string name, Tensor?[] inputs, Func<Tensor, Tensor?[]> backward, Tensor output, Storage[] uses)
@@ -37,8 +36,12 @@ public sealed class GradNode
     /// Records <paramref name="output"/> as produced by an op of <paramref name="inputs"/> when grad mode is on and
     /// some input requires grad. <paramref name="backward"/> receives dL/dOutput and returns dL/dInput per input
     /// (null where an input needs none); it captures whatever the op saved, which is released after it runs.
+    /// <paramref name="saved"/> lists every tensor whose memory the backward reads (nulls are skipped); tensors the op
+    /// allocated for itself need not be listed. Null means "every input and the output" — always safe. Listing fewer
+    /// lets intermediates marked <see cref="Tensor.ReleaseWhenUnused"/> be freed earlier, so a list must be complete:
+    /// a storage left out may be freed before the backward runs.
     /// </summary>
-    public static Tensor Record(string name, Tensor output, Tensor?[] inputs, Func<Tensor, Tensor?[]> backward)
+    public static Tensor Record(string name, Tensor output, Tensor?[] inputs, Func<Tensor, Tensor?[]> backward, Tensor?[]? saved = null)
     {
         if (!Autograd.IsEnabled) return output;
         bool any = false;
@@ -53,9 +56,18 @@ public sealed class GradNode
             }
         }
         if (!any) return output;
-        var uses = new List<Storage>(inputs.Length + 1) { output.Storage };
-        foreach (var t in inputs)
-            if (t != null) uses.Add(t.Storage);
+        var uses = new List<Storage>(inputs.Length + 1);
+        if (saved == null)
+        {
+            uses.Add(output.Storage);
+            foreach (var t in inputs)
+                if (t != null) uses.Add(t.Storage);
+        }
+        else
+        {
+            foreach (var t in saved)
+                if (t != null) uses.Add(t.Storage);
+        }
         output.GradFn = new GradNode(name, kept, backward, output, uses.ToArray());
         output.MarkRequiresGradFromGraph();
         return output;

@@ -160,7 +160,7 @@ public sealed partial class Tensor
         var y = Empty(Shape, dtype, Device);
         Backend.Copy(this, y);
         var srcDType = DType;
-        return Autograd.GradNode.Record("To", y, new[] { this }, g => new[] { g.To(srcDType) });
+        return Autograd.GradNode.Record("To", y, new[] { this }, g => new[] { g.To(srcDType) }, saved: Array.Empty<Tensor?>());
     }
 
     /// <summary>This tensor on <paramref name="device"/> (itself when already there).</summary>
@@ -172,7 +172,7 @@ public sealed partial class Tensor
         if (device.Kind == DeviceKind.Cpu) src.Backend.Copy(src, y);
         else y.Backend.Copy(src, y);
         var from = Device;
-        return Autograd.GradNode.Record("ToDevice", y, new[] { this }, g => new[] { g.To(from) });
+        return Autograd.GradNode.Record("ToDevice", y, new[] { this }, g => new[] { g.To(from) }, saved: Array.Empty<Tensor?>());
     }
 
     /// <summary>A contiguous tensor with the same values (itself when already contiguous). Differentiable.</summary>
@@ -183,7 +183,7 @@ public sealed partial class Tensor
     {
         var y = EmptyLike(this);
         Backend.Copy(this, y);
-        return Autograd.GradNode.Record("Clone", y, new[] { this }, g => new[] { g });
+        return Autograd.GradNode.Record("Clone", y, new[] { this }, g => new[] { g }, saved: Array.Empty<Tensor?>());
     }
 
     /// <summary>Copies <paramref name="src"/>'s values into this tensor in place (shapes must match). Not recorded.</summary>

@@ -45,6 +45,10 @@ public sealed partial class Tensor
 
     // ---- autograd ----
 
+    /// <summary>Set by ops whose output is cheap to compute again from tensors they save anyway (batch norm): lets a
+    /// consumer save those instead of this output. Only the tensor the op returned carries it, not views of it.</summary>
+    internal Recompute? Recompute { get; set; }
+
     /// <summary>The node that produced this tensor, or null for leaves.</summary>
     public GradNode? GradFn { get; internal set; }
     public bool IsLeaf => GradFn == null;
