@@ -30,25 +30,27 @@ public abstract class Storage : IDisposable
 
     /// <summary>Recorded graph nodes that may still read this storage (their op's inputs and output live here, and
     /// their backward has not run yet).</summary>
-    internal int GraphUses => _graphUses;
+    internal int GraphUses => Volatile.Read(ref _graphUses);
 
     /// <summary>True once the code that made this storage declared that nobody else holds it.</summary>
     internal bool ReleasesWhenUnused => _releaseWhenUnused;
 
-    internal void AddGraphUse() => _graphUses++;
+    // Interlocked: parameters are read by nodes recorded on several threads at once (they are never marked, but the
+    // count must stay exact for storages that are).
+    internal void AddGraphUse() => Interlocked.Increment(ref _graphUses);
 
     /// <summary>A node that read this storage has run its backward (or was dropped): frees the storage when it was the
     /// last one and the storage is marked for early release.</summary>
     internal void RemoveGraphUse()
     {
-        if (--_graphUses == 0 && _releaseWhenUnused) Dispose();
+        if (Interlocked.Decrement(ref _graphUses) == 0 && _releaseWhenUnused) Dispose();
     }
 
     /// <summary>Frees the storage now when no recorded node still needs it, else when the last such node's backward has run.</summary>
     internal void ReleaseWhenUnused()
     {
         _releaseWhenUnused = true;
-        if (_graphUses == 0) Dispose();
+        if (Volatile.Read(ref _graphUses) == 0) Dispose();
     }
 }
 
