@@ -69,6 +69,13 @@ public sealed class InceptionModule : Module
         var outputs = new List<Tensor>(_branches.Count);
         foreach (var branch in _branches) outputs.Add(NamedSequential.Run(branch, x));
         var cat = Tensor.Concat(outputs, 1);
-        return SeModule == null ? cat : F.ChannelScale(cat, SeModule.Excite(cat));
+        // The branch outputs (and, with SE, the concatenation and the scale) are this module's own: release them.
+        foreach (var o in outputs) NamedSequential.ReleaseIntermediate(o, x, cat);
+        if (SeModule == null) return cat;
+        var a = SeModule.Excite(cat);
+        var y = F.ChannelScale(cat, a);
+        NamedSequential.ReleaseIntermediate(cat, x, y);
+        NamedSequential.ReleaseIntermediate(a, x, y);
+        return y;
     }
 }

@@ -82,7 +82,9 @@ public static class ModelInit
             switch (m)
             {
                 case Conv2d conv:
-                    conv.Weight.CopyFrom(Tensor.KaimingNormal(conv.Weight.Shape, fanOut: true, rng, conv.Weight.DType));
+                    var init = Tensor.KaimingNormal(conv.Weight.Shape, fanOut: true, rng, conv.Weight.DType);
+                    conv.Weight.CopyFrom(init);
+                    init.Storage.Dispose(); // a temporary: return it to the pool now, not when a GC finalizes it
                     break;
                 case BatchNorm2d bn:
                     bn.Weight.Fill_(1);

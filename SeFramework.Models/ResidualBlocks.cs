@@ -101,7 +101,9 @@ public sealed class ResidualBlock : Module
         if (LastBatchNorm == null) throw new ArgumentException("a residual block needs a BatchNorm in its residual branch");
         if (spec.SeUnit is { } se) SeModule = RegisterModule("se_module", new SeModule(se, c));
         if (spec.Downsample is { } ds)
+        {
             Downsample = RegisterModule("downsample", new Sequential(ds.Build(c), new BatchNormSpec(ds.Out).Build(c)));
+        }
     }
 
     public ResidualBlockSpec Spec { get; }
@@ -113,31 +115,76 @@ public sealed class ResidualBlock : Module
 
     private Tensor Residual(Tensor x) => NamedSequential.Run(_residual, x);
 
-    private Tensor Shortcut(Tensor x) => Downsample?.Forward(x) ?? x;
+    // The downsample Sequential's children run as a chain, so its conv output is released like the residual's.
+    private Tensor Shortcut(Tensor x)
+    {
+        if (Downsample == null) return x;
+        var layers = new Module[Downsample.Count];
+        for (int i = 0; i < layers.Length; i++) layers[i] = Downsample[i];
+        return NamedSequential.Run(layers, x);
+    }
 
-    // x: (N, In, H, W) -> (N, Out, H/s, W/s)
+    // x: (N, In, H, W) -> (N, Out, H/s, W/s). Every tensor made here except the result is released once consumed
+    // (freed at once under NoGrad, after its last backward in training).
     public override Tensor Forward(Tensor x)
     {
-        if (SeModule == null) return (Residual(x) + Shortcut(x)).Relu();
+        Tensor y;
+        if (SeModule == null)
+        {
+            var r = Residual(x);
+            var s = Shortcut(x);
+            var sum = r + s;
+            y = sum.Relu();
+            Release(x, y, r, s, sum);
+            return y;
+        }
         switch (Spec.Se!.Integration)
         {
             case SeIntegration.Standard:
             {
                 var r = Residual(x);
-                return F.AxpyRelu(SeModule.Excite(r), r, Shortcut(x));
+                var a = SeModule.Excite(r);
+                var s = Shortcut(x);
+                y = F.AxpyRelu(a, r, s);
+                Release(x, y, r, a, s);
+                return y;
             }
             case SeIntegration.Pre:
-                return (Residual(F.ChannelScale(x, SeModule.Excite(x))) + Shortcut(x)).Relu();
+            {
+                var a = SeModule.Excite(x);
+                var scaled = F.ChannelScale(x, a);
+                var r = Residual(scaled);
+                var s = Shortcut(x);
+                var sum = r + s;
+                y = sum.Relu();
+                Release(x, y, a, scaled, r, s, sum);
+                return y;
+            }
             case SeIntegration.Post:
             {
-                var y = (Residual(x) + Shortcut(x)).Relu();
-                return F.ChannelScale(y, SeModule.Excite(y));
+                var r = Residual(x);
+                var s = Shortcut(x);
+                var sum = r + s;
+                var z = sum.Relu();
+                var a = SeModule.Excite(z);
+                y = F.ChannelScale(z, a);
+                Release(x, y, r, s, sum, z, a);
+                return y;
             }
             default:
             {
                 var s = Shortcut(x);
-                return F.AxpyRelu(SeModule.Excite(s), s, Residual(x));
+                var a = SeModule.Excite(s);
+                var r = Residual(x);
+                y = F.AxpyRelu(a, s, r);
+                Release(x, y, s, a, r);
+                return y;
             }
         }
+    }
+
+    private static void Release(Tensor input, Tensor output, params Tensor[] intermediates)
+    {
+        foreach (var t in intermediates) NamedSequential.ReleaseIntermediate(t, input, output);
     }
 }

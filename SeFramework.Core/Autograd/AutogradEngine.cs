@@ -57,13 +57,15 @@ internal static class AutogradEngine
             var grads = node.RunBackward(gradOut);
             if (grads.Length != inputs.Length)
                 throw new InvalidOperationException($"backward of '{node.Name}' returned {grads.Length} gradients for {inputs.Length} inputs");
-            node.Release();
             temporaries.Clear();
             for (int i = 0; i < inputs.Length; i++)
             {
                 var input = inputs[i];
                 var g = grads[i];
                 if (input == null || g == null) continue;
+                // A gradient must not live in a forward intermediate that is about to be freed (no op returns one; a
+                // custom backward that did would otherwise lose its gradient when the node is released below).
+                if (g.Storage.ReleasesWhenUnused) g = g.Clone();
                 if (!g.Layout.Shape.SequenceEqual(input.Layout.Shape))
                     throw new InvalidOperationException($"backward of '{node.Name}' produced a gradient of shape {g.Layout} for input {i} of shape {input.Layout}");
                 if (input.GradFn != null)
@@ -88,6 +90,9 @@ internal static class AutogradEngine
                     temporaries.Add(g);
                 }
             }
+            // Now that the gradients are consumed, release the node: its saved tensors go back to the pool when they
+            // were intermediates nobody else reads.
+            node.Release();
             Drop(gradOut);
             foreach (var t in temporaries) Free(t);
         }

@@ -6,13 +6,20 @@ public sealed class GradNode
 {
     private Func<Tensor, Tensor?[]>? _backward;
 
-    private GradNode(string name, Tensor?[] inputs, Func<Tensor, Tensor?[]> backward, Tensor output)
+    // Storages the backward closure reads: the saved tensors the op declared, or by default those of every input passed
+    // to Record (with or without grad) and of the output. Each holds one graph use per entry until this node is
+    // released, so storages marked ReleaseWhenUnused are freed right after the backward of the last node that reads them.
+    private Storage[] _uses;
+
+    private GradNode(string name, Tensor?[] inputs, Func<Tensor, Tensor?[]> backward, Tensor output, Storage[] uses)
     {
         Name = name;
         Inputs = inputs;
         _backward = backward;
         OutputShape = output.Shape;
         OutputDType = output.DType;
+        _uses = uses;
+        foreach (var u in uses) u.AddGraphUse();
     }
 
     /// <summary>The op's name, as shown in error messages and ToString.</summary>
@@ -29,8 +36,12 @@ public sealed class GradNode
     /// Records <paramref name="output"/> as produced by an op of <paramref name="inputs"/> when grad mode is on and
     /// some input requires grad. <paramref name="backward"/> receives dL/dOutput and returns dL/dInput per input
     /// (null where an input needs none); it captures whatever the op saved, which is released after it runs.
+    /// <paramref name="saved"/> lists every tensor whose memory the backward reads (nulls are skipped); tensors the op
+    /// allocated for itself need not be listed. Null means "every input and the output" — always safe. Listing fewer
+    /// lets intermediates marked <see cref="Tensor.ReleaseWhenUnused"/> be freed earlier, so a list must be complete:
+    /// a storage left out may be freed before the backward runs.
     /// </summary>
-    public static Tensor Record(string name, Tensor output, Tensor?[] inputs, Func<Tensor, Tensor?[]> backward)
+    public static Tensor Record(string name, Tensor output, Tensor?[] inputs, Func<Tensor, Tensor?[]> backward, Tensor?[]? saved = null)
     {
         if (!Autograd.IsEnabled) return output;
         bool any = false;
@@ -45,7 +56,19 @@ public sealed class GradNode
             }
         }
         if (!any) return output;
-        output.GradFn = new GradNode(name, kept, backward, output);
+        var uses = new List<Storage>(inputs.Length + 1);
+        if (saved == null)
+        {
+            uses.Add(output.Storage);
+            foreach (var t in inputs)
+                if (t != null) uses.Add(t.Storage);
+        }
+        else
+        {
+            foreach (var t in saved)
+                if (t != null) uses.Add(t.Storage);
+        }
+        output.GradFn = new GradNode(name, kept, backward, output, uses.ToArray());
         output.MarkRequiresGradFromGraph();
         return output;
     }
@@ -65,10 +88,15 @@ public sealed class GradNode
         return fn(gradOutput);
     }
 
+    /// <summary>Drops the closure (and with it the saved tensors) and the inputs; storages marked ReleaseWhenUnused
+    /// that no other node reads are freed.</summary>
     internal void Release()
     {
         _backward = null;
         Inputs = Array.Empty<Tensor?>();
+        var uses = _uses;
+        _uses = Array.Empty<Storage>();
+        foreach (var u in uses) u.RemoveGraphUse();
     }
 
     public override string ToString() => Name;

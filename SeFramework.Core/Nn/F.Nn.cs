@@ -38,6 +38,13 @@ public static partial class F
 
     private static Tensor? DenseOrNull(Tensor? t) => t == null ? null : Dense(t);
 
+    /// <summary>Frees <paramref name="temporary"/> when it is a copy a backward made of <paramref name="source"/>
+    /// (Dense, masks): nothing outside the closure sees it, so it need not wait for the scope's end.</summary>
+    private static void FreeCopy(Tensor temporary, Tensor source)
+    {
+        if (!ReferenceEquals(temporary.Storage, source.Storage)) temporary.Storage.Dispose();
+    }
+
     // ---- convolution ----
 
     /// <summary>2-D convolution. x: (N, C, H, W), weight: (K, C/groups, R, S), bias: (K) → (N, K, P, Q)
@@ -87,8 +94,9 @@ public static partial class F
             if (weight.RequiresGrad) dw = Tensor.Empty(weight.Shape, weight.DType, weight.Device);
             if (bias is { RequiresGrad: true }) db = Tensor.Empty(bias.Shape, bias.DType, bias.Device);
             if (dw != null || db != null) x.Backend.Conv2dBackwardFilter(xd, dyd, dw, db, g);
+            FreeCopy(dyd, dy);
             return new[] { dx, dw, db };
-        });
+        }, saved: new[] { xd, wd });
     }
 
     // ---- pooling ----
@@ -125,9 +133,11 @@ public static partial class F
         return GradNode.Record(op, y, new[] { x }, dy =>
         {
             var dx = Tensor.Empty(x.Shape, x.DType, x.Device);
-            x.Backend.Pool2dBackward(mode, xd, y, Dense(dy), dx, g);
+            var dyd = Dense(dy);
+            x.Backend.Pool2dBackward(mode, xd, y, dyd, dx, g);
+            FreeCopy(dyd, dy);
             return new[] { dx };
-        });
+        }, saved: new[] { xd, y });
     }
 
     /// <summary>Global average pooling (the SE squeeze). x: (N, C, H, W) → (N, C, 1, 1).</summary>
@@ -139,12 +149,19 @@ public static partial class F
         if (x.Size(2) * x.Size(3) == 0) throw new ArgumentException($"{op}: input {x.Layout} has an empty spatial plane; there is nothing to average.");
         var y = Tensor.Empty(new[] { x.Size(0), x.Size(1), 1, 1 }, x.DType, x.Device);
         x.Backend.GlobalAvgPool(Dense(x), y);
+        // The backward needs only x's shape.
+        var xShape = x.Shape;
+        var xDType = x.DType;
+        var xDevice = x.Device;
+        var backend = x.Backend;
         return GradNode.Record(op, y, new[] { x }, dy =>
         {
-            var dx = Tensor.Empty(x.Shape, x.DType, x.Device);
-            x.Backend.GlobalAvgPoolBackward(Dense(dy), dx);
+            var dx = Tensor.Empty(xShape, xDType, xDevice);
+            var dyd = Dense(dy);
+            backend.GlobalAvgPoolBackward(dyd, dx);
+            FreeCopy(dyd, dy);
             return new[] { dx };
-        });
+        }, saved: Array.Empty<Tensor?>());
     }
 
     // ---- batch norm ----
@@ -198,6 +215,32 @@ public static partial class F
             x.Backend.BatchNormForwardInference(xd, wd, DenseOrNull(bias), runningMean!, runningVar!, y, mean, invStd, eps);
         if (relu) x.Backend.Unary(UnaryOp.Relu, y, y, 0); // in place: elementwise kernels allow y to alias x
         if (!record) return y;
+        var bd = DenseOrNull(bias);
+        if (!relu)
+        {
+            // y = bn(x) is recomputable from what the node saves anyway (x, γ, β; the batch statistics come out the
+            // same because the kernel is deterministic), so a consumer such as Axpy need not keep y. Running stats are
+            // not passed again: training updates them once, in the forward above; eval reads them unchanged.
+            var rm = batchStats ? null : runningMean;
+            var rv = batchStats ? null : runningVar;
+            y.Recompute = new Recompute(() =>
+            {
+                var again = Tensor.Empty(xd.Shape, xd.DType, xd.Device);
+                if (batchStats)
+                {
+                    var m = Tensor.Empty(new[] { c }, xd.DType, xd.Device);
+                    var s = Tensor.Empty(new[] { c }, xd.DType, xd.Device);
+                    xd.Backend.BatchNormForwardTraining(xd, wd, bd, again, m, s, null, null, momentum, eps);
+                    m.Storage.Dispose();
+                    s.Storage.Dispose();
+                }
+                else
+                {
+                    xd.Backend.BatchNormForwardInference(xd, wd, bd, rm!, rv!, again, null, null, eps);
+                }
+                return again;
+            }, new[] { xd, wd, bd, rm, rv });
+        }
         return GradNode.Record(op, y, new[] { x, weight, bias }, dy =>
         {
             var dx = x.RequiresGrad ? Tensor.Empty(x.Shape, x.DType, x.Device) : null;
@@ -209,11 +252,13 @@ public static partial class F
                 // relu'(bn(x)) = [y > 0]: mask the gradient by the output (UnaryBackward(Relu) with y in the x slot).
                 var masked = Tensor.Empty(x.Shape, x.DType, x.Device);
                 x.Backend.UnaryBackward(UnaryOp.Relu, y, y, g, masked, 0);
+                FreeCopy(g, dy);
                 g = masked;
             }
             x.Backend.BatchNormBackward(xd, g, wd, mean!, invStd!, batchStats, dx, dw, db);
+            FreeCopy(g, dy);
             return new[] { dx, dw, db };
-        });
+        }, saved: new[] { xd, wd, mean, invStd, relu ? y : null });
     }
 
     // ---- channel scale and Axpy ----
@@ -245,14 +290,25 @@ public static partial class F
         var xd = Dense(x);
         var output = Tensor.Empty(x.Shape, x.DType, x.Device);
         x.Backend.Axpy(ad, xd, DenseOrNull(y), output, relu);
+        if (!GradNode.WillRecord(a, x, y)) return output;
+        // The backward reads x only for da = Σ g·x. When x is a batch-norm output (the SE block's residual), it is
+        // computed again there from the batch norm's saved input instead of being kept from the forward to the backward.
+        var recompute = ReferenceEquals(xd, x) ? x.Recompute : null;
+        var saved = new List<Tensor?> { ad, output };
+        if (recompute != null) saved.AddRange(recompute.Reads);
+        else saved.Add(xd);
         return GradNode.Record(op, output, new[] { a, x, y }, g =>
         {
             var da = a.RequiresGrad ? Tensor.Empty(a.Shape, a.DType, a.Device) : null;
             var dx = x.RequiresGrad ? Tensor.Empty(x.Shape, x.DType, x.Device) : null;
             var dy = y is { RequiresGrad: true } ? Tensor.Empty(y.Shape, y.DType, y.Device) : null;
-            x.Backend.AxpyBackward(ad, xd, output, Dense(g), relu, da, dx, dy);
+            var gd = Dense(g);
+            var xs = recompute != null ? recompute.Compute() : xd;
+            x.Backend.AxpyBackward(ad, xs, output, gd, relu, da, dx, dy);
+            if (recompute != null) xs.Storage.Dispose();
+            FreeCopy(gd, g);
             return new[] { da, dx, dy };
-        });
+        }, saved.ToArray());
     }
 
     // ---- dropout ----
@@ -275,6 +331,6 @@ public static partial class F
             mask = Tensor.FromArray(values, x.Shape).To(x.DType).To(x.Device);
             y = x * mask;
         }
-        return GradNode.Record("Dropout", y, new[] { x }, g => new[] { g * mask });
+        return GradNode.Record("Dropout", y, new[] { x }, g => new[] { g * mask }, saved: new Tensor?[] { mask });
     }
 }

@@ -48,7 +48,7 @@ public static partial class F
             var dx = Tensor.EmptyLike(y);
             y.Backend.SoftmaxRowsBackward(y, gr, dx, log);
             return new[] { dx.Permute(inverse).Contiguous() };
-        });
+        }, saved: new[] { y });
     }
 
     /// <summary>
@@ -78,7 +78,7 @@ public static partial class F
             var dx = Tensor.EmptyLike(probs);
             probs.Backend.SoftmaxCrossEntropyBackward(probs, t, labelSmoothing, perRow, dx);
             return new[] { dx };
-        });
+        }, saved: new[] { probs });
     }
 
     /// <summary>Negative log-likelihood of log-probabilities (N, K) against targets, averaged over N.</summary>

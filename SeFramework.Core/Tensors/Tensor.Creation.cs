@@ -81,20 +81,35 @@ public sealed partial class Tensor
     public static Tensor RandN(int[] shape, Rng? rng = null, DType dtype = DType.Float32, double mean = 0, double std = 1)
     {
         rng ??= Rng.Default;
-        var t = Empty(shape, DType.Float64);
-        var s = t.Span<double>();
-        for (int i = 0; i < s.Length; i++) s[i] = mean + std * rng.NextNormal();
-        return t.To(dtype);
+        return Sample(shape, dtype, rng, r => mean + std * r.NextNormal());
     }
 
     /// <summary>Samples uniformly from [low, high).</summary>
     public static Tensor RandU(int[] shape, Rng? rng = null, DType dtype = DType.Float32, double low = 0, double high = 1)
     {
         rng ??= Rng.Default;
+        return Sample(shape, dtype, rng, r => r.Uniform(low, high));
+    }
+
+    // Draws every element in row-major order as a double and stores it rounded to dtype. Float32 and Float64 are
+    // written in place (the same values as a float64 draw followed by To(dtype): one cast per element) so
+    // initialising a model leaves no float64 copy of each weight behind.
+    private static Tensor Sample(int[] shape, DType dtype, Rng rng, Func<Rng, double> draw)
+    {
+        if (dtype == DType.Float32)
+        {
+            var f = Empty(shape, DType.Float32);
+            var fs = f.Span<float>();
+            for (int i = 0; i < fs.Length; i++) fs[i] = (float)draw(rng);
+            return f;
+        }
         var t = Empty(shape, DType.Float64);
         var s = t.Span<double>();
-        for (int i = 0; i < s.Length; i++) s[i] = rng.Uniform(low, high);
-        return t.To(dtype);
+        for (int i = 0; i < s.Length; i++) s[i] = draw(rng);
+        if (dtype == DType.Float64) return t;
+        var converted = t.To(dtype);
+        t.Storage.Dispose();
+        return converted;
     }
 
     /// <summary>(fan_in, fan_out) of a weight [out, in, k...] as PyTorch computes them.</summary>
@@ -145,7 +160,7 @@ public sealed partial class Tensor
         var y = Empty(Shape, dtype, Device);
         Backend.Copy(this, y);
         var srcDType = DType;
-        return Autograd.GradNode.Record("To", y, new[] { this }, g => new[] { g.To(srcDType) });
+        return Autograd.GradNode.Record("To", y, new[] { this }, g => new[] { g.To(srcDType) }, saved: Array.Empty<Tensor?>());
     }
 
     /// <summary>This tensor on <paramref name="device"/> (itself when already there).</summary>
@@ -157,7 +172,7 @@ public sealed partial class Tensor
         if (device.Kind == DeviceKind.Cpu) src.Backend.Copy(src, y);
         else y.Backend.Copy(src, y);
         var from = Device;
-        return Autograd.GradNode.Record("ToDevice", y, new[] { this }, g => new[] { g.To(from) });
+        return Autograd.GradNode.Record("ToDevice", y, new[] { this }, g => new[] { g.To(from) }, saved: Array.Empty<Tensor?>());
     }
 
     /// <summary>A contiguous tensor with the same values (itself when already contiguous). Differentiable.</summary>
@@ -168,7 +183,7 @@ public sealed partial class Tensor
     {
         var y = EmptyLike(this);
         Backend.Copy(this, y);
-        return Autograd.GradNode.Record("Clone", y, new[] { this }, g => new[] { g });
+        return Autograd.GradNode.Record("Clone", y, new[] { this }, g => new[] { g }, saved: Array.Empty<Tensor?>());
     }
 
     /// <summary>Copies <paramref name="src"/>'s values into this tensor in place (shapes must match). Not recorded.</summary>
@@ -177,12 +192,18 @@ public sealed partial class Tensor
         if (!src.Layout.Shape.SequenceEqual(Layout.Shape)) throw new ArgumentException($"CopyFrom: source shape {src.Layout} does not match {Layout}");
         var s = src.Device == Device ? src : src.To(Device);
         Backend.Copy(s, this);
+        if (!ReferenceEquals(s, src)) s.Storage.Dispose();
     }
 
     /// <summary>Sets every element to <paramref name="value"/> in place. Not recorded.</summary>
     public void Fill_(double value)
     {
         if (IsContiguous) Backend.Fill(this, value);
-        else CopyFrom(Full(Shape, value, DType, Device));
+        else
+        {
+            var full = Full(Shape, value, DType, Device);
+            CopyFrom(full);
+            full.Storage.Dispose();
+        }
     }
 }

@@ -61,7 +61,7 @@ public sealed partial class Tensor
                 b.RequiresGrad ? (g * a / (b * b)).Neg().SumTo(bShape) : null,
             },
             _ => throw new NotSupportedException(name),
-        });
+        }, saved: op is BinaryOp.Add or BinaryOp.Sub ? Array.Empty<Tensor?>() : new[] { a, b });
     }
 
     public Tensor Add(Tensor other) => BinaryOpCore(BinaryOp.Add, this, other);
@@ -105,8 +105,9 @@ public sealed partial class Tensor
             var gc = g.Contiguous();
             var dx = EmptyLike(x);
             x.Backend.UnaryBackward(op, x, y, gc, dx, scalar);
+            if (!ReferenceEquals(gc.Storage, g.Storage)) gc.Storage.Dispose();
             return new[] { dx };
-        });
+        }, saved: new[] { x, y });
     }
 
     public Tensor Neg() => Unary(UnaryOp.Neg);
@@ -160,7 +161,7 @@ public sealed partial class Tensor
         Tensor result;
         using (Autograd.Autograd.NoGrad()) result = keepDim ? y : y.Reshape(ReducedShape(Layout.Shape, mask, false));
         var inputShape = Shape;
-        return GradNode.Record("Sum", result, new[] { this }, g => new[] { g.Reshape(keptShape).Expand(inputShape).Contiguous() });
+        return GradNode.Record("Sum", result, new[] { this }, g => new[] { g.Reshape(keptShape).Expand(inputShape).Contiguous() }, saved: Array.Empty<Tensor?>());
     }
 
     public Tensor Sum(int dim, bool keepDim = false) => Sum(new[] { dim }, keepDim);
@@ -275,6 +276,6 @@ public sealed partial class Tensor
                 a.Backend.MatMul(ac, !aT, gc, false, db, false); // dB = op(A)ᵀ · dC
             }
             return new[] { da, db };
-        });
+        }, saved: new[] { ac, bc });
     }
 }

@@ -44,7 +44,7 @@ public sealed partial class Tensor
         var src = Contiguous();
         var y = src.View(new Layout(target, Layout.ContiguousStrides(target), src.Layout.Offset));
         var original = Shape;
-        return GradNode.Record("Reshape", y, new[] { src }, g => new[] { g.Reshape(original) });
+        return GradNode.Record("Reshape", y, new[] { src }, g => new[] { g.Reshape(original) }, saved: Array.Empty<Tensor?>());
     }
 
     /// <summary>Like Reshape but never copies: throws when the tensor is not contiguous.</summary>
@@ -87,7 +87,7 @@ public sealed partial class Tensor
             inverse[d] = i;
         }
         var y = View(new Layout(shape, strides, Layout.Offset));
-        return GradNode.Record("Permute", y, new[] { this }, g => new[] { g.Permute(inverse) });
+        return GradNode.Record("Permute", y, new[] { this }, g => new[] { g.Permute(inverse) }, saved: Array.Empty<Tensor?>());
     }
 
     public Tensor Transpose(int dim0, int dim1)
@@ -133,7 +133,7 @@ public sealed partial class Tensor
             var dx = Zeros(inputShape, g.DType, g.Device);
             dx.Slice(d, start, end, step).CopyFrom(g);
             return new[] { dx };
-        });
+        }, saved: Array.Empty<Tensor?>());
     }
 
     /// <summary>Broadcasts size-1 dims (and new leading dims) to <paramref name="shape"/> without copying; -1 keeps a size.</summary>
@@ -159,7 +159,7 @@ public sealed partial class Tensor
         }
         var y = View(new Layout(target, strides, Layout.Offset));
         var original = Shape;
-        return GradNode.Record("Expand", y, new[] { this }, g => new[] { g.SumTo(original) });
+        return GradNode.Record("Expand", y, new[] { this }, g => new[] { g.SumTo(original) }, saved: Array.Empty<Tensor?>());
     }
 
     public Tensor BroadcastTo(params int[] shape) => Expand(shape);
@@ -243,7 +243,7 @@ public sealed partial class Tensor
                 p += sizes[i];
             }
             return grads;
-        });
+        }, saved: Array.Empty<Tensor?>());
     }
 
     /// <summary>Splits dim into consecutive pieces of the given sizes (views).</summary>

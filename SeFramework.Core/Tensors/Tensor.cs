@@ -45,6 +45,10 @@ public sealed partial class Tensor
 
     // ---- autograd ----
 
+    /// <summary>Set by ops whose output is cheap to compute again from tensors they save anyway (batch norm): lets a
+    /// consumer save those instead of this output. Only the tensor the op returned carries it, not views of it.</summary>
+    internal Recompute? Recompute { get; set; }
+
     /// <summary>The node that produced this tensor, or null for leaves.</summary>
     public GradNode? GradFn { get; internal set; }
     public bool IsLeaf => GradFn == null;
@@ -74,6 +78,15 @@ public sealed partial class Tensor
 
     /// <summary>Runs backpropagation from this tensor. With no gradient it must hold a single element (a loss).</summary>
     public void Backward(Tensor? gradient = null) => AutogradEngine.Backward(this, gradient);
+
+    /// <summary>
+    /// Declares that no code outside the caller holds this tensor or any view of its storage (a layer's intermediate
+    /// result that was only passed on to the next op): the storage goes back to the pool as soon as nothing recorded
+    /// needs it, i.e. at once when no graph node saved it (inference, NoGrad) or right after the backward of the last
+    /// node that reads it. Using the tensor afterwards throws ObjectDisposedException. Never call it on a tensor that
+    /// was handed to you by a caller, or whose storage a returned tensor shares.
+    /// </summary>
+    public void ReleaseWhenUnused() => Storage.ReleaseWhenUnused();
 
     /// <summary>A tensor sharing storage with this one, cut from the graph.</summary>
     public Tensor Detach() => new(Storage, Layout);

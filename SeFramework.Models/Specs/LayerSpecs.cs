@@ -143,21 +143,38 @@ public sealed class NamedSequential : Module
 
     /// <summary>Runs the layers in order; a BatchNorm2d directly followed by a ReLU runs as one fused
     /// F.BatchNorm2dRelu (bit-identical values and gradients, one pass and one saved activation instead of two).
-    /// Every layer chain of the zoo (sequences, residual branches, Inception branches, the network) runs through here.</summary>
+    /// Every layer chain of the zoo (sequences, residual branches, Inception branches, the network) runs through here.
+    /// The results between layers are the chain's own: each is released (<see cref="Tensor.ReleaseWhenUnused"/>) once the
+    /// next layer has consumed it, so inference frees it at once and training right after the backward that reads it
+    /// last. Layers must therefore not keep their input or output beyond the call (no zoo layer does).</summary>
     internal static Tensor Run(IReadOnlyList<Module> layers, Tensor input)
     {
         var x = input;
         for (int i = 0; i < layers.Count; i++)
         {
+            var previous = x;
             if (layers[i] is BatchNorm2d bn && i + 1 < layers.Count && layers[i + 1] is ReLU)
             {
                 x = F.BatchNorm2dRelu(x, bn.RunningMean, bn.RunningVar, bn.Weight, bn.Bias, bn.Training, bn.Momentum, bn.Eps);
                 i++;
-                continue;
             }
-            x = layers[i].Forward(x);
+            else
+            {
+                x = layers[i].Forward(x);
+            }
+            ReleaseIntermediate(previous, input, x);
         }
         return x;
+    }
+
+    /// <summary>Releases <paramref name="intermediate"/>, a tensor a block computed and passed on, unless it shares
+    /// storage with the block's <paramref name="input"/> (the caller's) or the <paramref name="output"/> it returns
+    /// (views such as Flatten, or layers that return their input).</summary>
+    internal static void ReleaseIntermediate(Tensor intermediate, Tensor input, Tensor output)
+    {
+        var s = intermediate.Storage;
+        if (ReferenceEquals(s, input.Storage) || ReferenceEquals(s, output.Storage)) return;
+        intermediate.ReleaseWhenUnused();
     }
 }
 
