@@ -1,4 +1,4 @@
-// CPU convolution: forward by im2col + GEMM per image (1×1 stride-1 unpadded convs go straight to GEMM over the input),
+// CPU convolution: float32 stride-1 convs on AVX-512 by the implicit GEMM of ConvImplicit.cs; otherwise forward by im2col + GEMM per image (1×1 stride-1 unpadded convs go straight to GEMM over the input),
 // backward-data as a forward conv with flipped weights (stride 1) or by GEMM + col2im, backward-filter by im2col + GEMM.
 // Groups are a strided batch of GEMMs; images run in parallel when the work is large enough to pay for the threads.
 // Im2ColReference / Col2ImReference are the plain loops the fast im2col / col2im are tested against.
@@ -59,6 +59,11 @@ internal sealed unsafe partial class CpuBackend
     private static void ConvForward<T>(nint xAddr, nint wAddr, nint biasAddr, nint yAddr, Conv2dGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.Applies(g))
+        {
+            ConvImplicit.Forward((float*)xAddr, (float*)wAddr, (float*)biasAddr, (float*)yAddr, g);
+            return;
+        }
         long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, ld = ColLd(pq), colSize = (long)g.C * g.R * g.S * ld;
         ForEachItem(g.N, g.K * pq * g.ColRows, n =>
         {
@@ -176,6 +181,11 @@ internal sealed unsafe partial class CpuBackend
     private static void ConvBackwardFilter<T>(nint xAddr, nint dyAddr, nint dwAddr, Conv2dGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.Applies(g))
+        {
+            ConvImplicit.BackwardFilter((float*)xAddr, (float*)dyAddr, (float*)dwAddr, g);
+            return;
+        }
         long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, ld = ColLd(pq), colSize = (long)g.C * g.R * g.S * ld;
         long dwSize = (long)g.K * g.ColRows;
         int chunks = RunParallel(g.N, g.K * pq * g.ColRows) ? Math.Min(g.N, CpuParallel.MaxThreads) : 1;
