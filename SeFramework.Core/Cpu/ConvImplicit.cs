@@ -26,7 +26,14 @@ internal static unsafe class ConvImplicit
 
     /// <summary>Stride-1 non-pointwise float convolutions on a CPU with AVX-512 (the kernels are the Vector512 ones).</summary>
     internal static bool Applies(in Conv2dGeometry g) =>
-        g.Stride == 1 && !g.IsPointwise && g.P > 0 && g.Q > 0 && Vector512.IsHardwareAccelerated && Avx.IsSupported;
+        g.Stride == 1 && !g.IsPointwise && g.P > 0 && g.Q > 0 && (long)g.N * g.P * g.Q <= int.MaxValue - NC
+        && Vector512.IsHardwareAccelerated && Avx.IsSupported;
+
+    /// <summary>Backward-filter sums over the padded-width columns, Wp/Q times the real ones (the extra products are
+    /// with zeros): it beats im2col + GEMM only while that overhead stays under ~8 % (measured: Q = 32, 56 win; Q = 7,
+    /// 14, 16 lose; Q = 28 ties).</summary>
+    internal static bool FilterApplies(in Conv2dGeometry g) =>
+        Applies(g) && (long)((g.P - 1) * (g.W + 2L * g.Padding) + g.Q) * 100 <= (long)g.P * g.Q * 108;
 
     /// <summary>Sizes of the padded image and the padded-width output grid of one convolution.</summary>
     private readonly struct Layout
@@ -60,7 +67,8 @@ internal static unsafe class ConvImplicit
 
         public Workspace()
         {
-            B = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(KC * NC * sizeof(float)), 64);
+            // + NR floats: PackSegments' whole-vector copies may run up to 15 floats past the block.
+            B = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)((KC * NC + NR) * sizeof(float)), 64);
             Tile = (float*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(MR * NR * sizeof(float)), 64);
         }
 
@@ -73,125 +81,168 @@ internal static unsafe class ConvImplicit
 
     // ---- forward ------------------------------------------------------------------------------------------------------
 
-    // x: (N, C, H, W), w: (K, C/G, R, S), bias: (K) or null -> y: (N, K, P, Q). Work items are (image, column slice);
-    // images are split into column slices only when there are fewer than two per thread.
+    // x: (N, C, H, W), w: (K, C/G, R, S), bias: (K) or null -> y: (N, K, P, Q).
+    // Per group: y_g (K/G, N·P·Q) = w_g (K/G, C/G·R·S) · B_g, the columns of all images side by side (column j' is image
+    // j' / PQ, output (p, q) of j' % PQ), so no image wastes the tail of its last panel. B panels are packed from runs of
+    // the padded images: the NR columns of a panel split into segments that stay in one output row of one image, and each
+    // segment of row t is a contiguous copy from xPad + Offsets[t] + p·Wp + q. The threads take contiguous column ranges.
     internal static void Forward(float* x, float* w, float* bias, float* y, in Conv2dGeometry g)
     {
         var lay = new Layout(g);
-        int kg = g.KPerGroup, crs = g.ColRows, mPad = (kg + MR - 1) / MR * MR;
-        long aGroup = (long)mPad * crs, chw = (long)g.C * g.H * g.W, kpq = (long)g.K * g.P * g.Q;
-        int ldc = lay.Cols % 128 == 0 ? lay.Cols + 16 : lay.Cols;
-        long cSize = (long)g.K * ldc;
+        int kg = g.KPerGroup, crs = g.ColRows, mPad = (kg + MR - 1) / MR * MR, pq = g.P * g.Q;
+        long aGroup = (long)mPad * crs, chw = (long)g.C * g.H * g.W;
+        int total = checked(g.N * pq), panels = (total + NR - 1) / NR;
 
         // The weights of every group, packed once: per group, per KC block, ceil(K/G / MR) panels of kc × MR.
         float* aPacked = (float*)CpuAllocator.Rent(aGroup * g.Groups * sizeof(float), zero: false);
-        for (int gi = 0; gi < g.Groups; gi++)
-            for (int pc = 0; pc < crs; pc += KC)
-                GemmPacked.PackA(false, w + (long)gi * kg * crs, crs, 0, pc, kg, Math.Min(KC, crs - pc), MR, aPacked + gi * aGroup + (long)mPad * pc);
-
-        int threads = CpuParallel.MaxThreads, panels = (lay.Cols + NR - 1) / NR;
-        long macsPerImage = (long)g.K * lay.Cols * crs;
-        bool parallel = threads > 1 && g.N * macsPerImage >= 1L << 18;
-        int slices = !parallel || g.N >= 2 * threads ? 1
-            : (int)Math.Clamp(Math.Min((2 * threads + g.N - 1) / g.N, macsPerImage / (1L << 20)), 1, panels);
-        int sliceWidth = (panels + slices - 1) / slices * NR;
-        slices = (lay.Cols + sliceWidth - 1) / sliceWidth;
-        // With slices, the images are padded up front and each image's C block is shared by its slices.
-        float* xPadAll = null, cAll = null;
-        nint xAddr = (nint)x, yAddr = (nint)y, biasAddr = (nint)bias, aAddr = (nint)aPacked;
+        float* xPad = (float*)CpuAllocator.Rent(g.N * lay.ImageSize * sizeof(float), zero: false);
         try
         {
-            if (slices > 1)
-            {
-                xPadAll = (float*)CpuAllocator.Rent(g.N * lay.ImageSize * sizeof(float), zero: false);
-                cAll = (float*)CpuAllocator.Rent(g.N * cSize * sizeof(float), zero: false);
-                nint padAddr = (nint)xPadAll;
-                var gc = g;
-                var lc = lay;
-                CpuParallel.For(g.N, 1, (start, end) =>
-                {
-                    for (int n = start; n < end; n++) PadImage((float*)xAddr + n * chw, (float*)padAddr + n * lc.ImageSize, gc, lc);
-                });
-            }
-            nint xPadAllAddr = (nint)xPadAll, cAllAddr = (nint)cAll;
+            for (int gi = 0; gi < g.Groups; gi++)
+                for (int pc = 0; pc < crs; pc += KC)
+                    GemmPacked.PackA(false, w + (long)gi * kg * crs, crs, 0, pc, kg, Math.Min(KC, crs - pc), MR, aPacked + gi * aGroup + (long)mPad * pc);
+            long macs = (long)g.K * total * crs;
+            bool parallel = CpuParallel.MaxThreads > 1 && macs >= 1L << 18;
+            nint xAddr = (nint)x, padAddr = (nint)xPad, aAddr = (nint)aPacked, yAddr = (nint)y, biasAddr = (nint)bias;
             var gg = g;
             var ll = lay;
-            CpuParallel.For(g.N * slices, parallel ? 1 : g.N * slices, (start, end) =>
-            {
-                for (int item = start; item < end; item++)
+            using (CpuProfiler.Op("Conv.Pad"))
+                CpuParallel.For(g.N, parallel ? 1 : g.N, (start, end) =>
                 {
-                    int n = item / slices, j0 = item % slices * sliceWidth, j1 = Math.Min(ll.Cols, j0 + sliceWidth);
-                    bool shared = xPadAllAddr != 0;
-                    float* xp = shared ? (float*)xPadAllAddr + n * ll.ImageSize : (float*)CpuAllocator.Rent(ll.ImageSize * sizeof(float), zero: false);
-                    float* ct = shared ? (float*)cAllAddr + n * cSize : (float*)CpuAllocator.Rent(cSize * sizeof(float), zero: false);
-                    try
-                    {
-                        if (!shared)
-                        {
-                            using var _p1 = CpuProfiler.Op("Conv.Pad");
-                            PadImage((float*)xAddr + n * chw, xp, gg, ll);
-                        }
-                        using (CpuProfiler.Op("Conv.ImplicitGemm"))
-                            for (int gi = 0; gi < gg.Groups; gi++)
-                                GemmOffsetRows(kg, j0, j1, crs, (float*)aAddr + gi * aGroup, mPad,
-                                    xp + (long)gi * gg.CPerGroup * ll.Plane, ll.Offsets, ct + (long)gi * kg * ldc, ldc);
-                        CompactOutput(ct, ldc, (float*)yAddr + n * kpq, (float*)biasAddr, j0, j1, gg, ll);
-                    }
-                    finally
-                    {
-                        if (!shared)
-                        {
-                            CpuAllocator.Return(xp, ll.ImageSize * sizeof(float));
-                            CpuAllocator.Return(ct, cSize * sizeof(float));
-                        }
-                    }
-                }
-            });
+                    for (int n = start; n < end; n++) PadImage((float*)xAddr + n * chw, (float*)padAddr + n * ll.ImageSize, gg, ll);
+                });
+            using var _p = CpuProfiler.Op("Conv.ImplicitGemm");
+            // Chunks of at least 2 Mflop each (a worker wake-up costs microseconds).
+            int grain = parallel ? (int)Math.Clamp((1L << 20) / Math.Max(1L, (long)g.K * NR * crs), 1, panels) : panels;
+            CpuParallel.For(panels, grain, (start, end) =>
+                ForwardColumns(start * NR, Math.Min(end * NR, total), (float*)aAddr, mPad, (float*)padAddr, (float*)yAddr, (float*)biasAddr, gg, ll));
         }
         finally
         {
             CpuAllocator.Return(aPacked, aGroup * g.Groups * sizeof(float));
-            if (xPadAll != null) CpuAllocator.Return(xPadAll, g.N * lay.ImageSize * sizeof(float));
-            if (cAll != null) CpuAllocator.Return(cAll, g.N * cSize * sizeof(float));
+            CpuAllocator.Return(xPad, g.N * lay.ImageSize * sizeof(float));
         }
     }
 
-    // aPacked: one group's weights packed per KC block (mPad·pc floats before block pc), B row t = xb + offsets[t]
-    // (cols [j0, j1)), c: (m, ldc) -> c[:, j0:j1] = A·B. Each element sums its KC blocks in order, whatever j0/j1 are.
-    private static void GemmOffsetRows(int m, int j0, int j1, int k, float* aPacked, int mPad, float* xb, int[] offsets, float* c, int ldc)
+    // Columns [j0, j1) of every group's y_g = w_g · B_g, in blocks of NC columns; each block's C goes to a scratch
+    // (mPad, NC + 16) and is then scattered into y (plus bias). Each element sums its KC blocks in order, whatever j0, j1 are.
+    private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, float* bias, in Conv2dGeometry g, in Layout lay)
     {
         Workspace ws = t_workspace ??= new Workspace();
-        fixed (int* off = offsets)
-            for (int jc = j0; jc < j1; jc += NC)
-            {
-                int nc = Math.Min(NC, j1 - jc);
-                for (int pc = 0; pc < k; pc += KC)
+        int kg = g.KPerGroup, crs = g.ColRows, pq = g.P * g.Q, ldc = NC + 16;
+        long aGroup = (long)mPad * crs, kpq = (long)g.K * pq;
+        float* cBlock = (float*)CpuAllocator.Rent((long)mPad * ldc * sizeof(float), zero: false);
+        // Segments of the current block: source offset (from xPad), destination column in its panel, length (1..NR);
+        // panel i owns segments [segEnd[i − 1], segEnd[i]).
+        int* segSrc = stackalloc int[NC];
+        int* segDst = stackalloc int[NC];
+        int* segLen = stackalloc int[NC];
+        int* segEnd = stackalloc int[NC / NR];
+        try
+        {
+            fixed (int* off = lay.Offsets)
+                for (int jc = j0; jc < j1; jc += NC)
                 {
-                    int kc = Math.Min(KC, k - pc);
-                    // B block: panels of NR columns, each kc rows of NR contiguous floats from the padded image (a ragged
-                    // last panel reads into the next columns or the zero tail; those lanes never reach C).
-                    for (int jr = 0; jr < nc; jr += NR)
+                    int nc = Math.Min(NC, j1 - jc), segs = 0;
+                    for (int jj = 0; jj < nc;)
                     {
-                        float* dst = ws.B + (long)jr * kc;
-                        float* src = xb + jc + jr;
-                        for (int p = 0; p < kc; p++)
-                        {
-                            float* s = src + off[pc + p];
-                            Vector512.Store(Vector512.Load(s), dst + p * NR);
-                            Vector512.Store(Vector512.Load(s + 16), dst + p * NR + 16);
-                        }
+                        int col = jc + jj, n = col / pq, r = col % pq, p = r / g.Q, q = r % g.Q;
+                        int len = Math.Min(Math.Min(g.Q - q, nc - jj), (jj / NR + 1) * NR - jj);
+                        segSrc[segs] = checked((int)(n * lay.ImageSize)) + p * lay.Wp + q;
+                        segDst[segs] = jj % NR;
+                        segLen[segs] = len;
+                        segs++;
+                        jj += len;
+                        if (jj % NR == 0 || jj == nc) segEnd[(jj - 1) / NR] = segs;
                     }
-                    float beta = pc == 0 ? 0f : 1f;
-                    for (int ir = 0; ir < m; ir += MR)
+                    for (int gi = 0; gi < g.Groups; gi++)
                     {
-                        int rows = Math.Min(MR, m - ir);
-                        float* aPanel = aPacked + (long)mPad * pc + (long)ir * kc;
-                        float* cRow = c + (long)ir * ldc + jc;
-                        for (int jr = 0; jr < nc; jr += NR)
-                            Kernel(rows, kc, aPanel, ws.B + (long)jr * kc, cRow + jr, ldc, beta, Math.Min(NR, nc - jr), ws.Tile);
+                        float* xb = xPad + (long)gi * g.CPerGroup * lay.Plane;
+                        float* aG = aPacked + gi * aGroup;
+                        for (int pc = 0; pc < crs; pc += KC)
+                        {
+                            int kc = Math.Min(KC, crs - pc);
+                            PackSegments(xb, off + pc, kc, nc, segSrc, segDst, segLen, segEnd, ws.B);
+                            float beta = pc == 0 ? 0f : 1f;
+                            for (int ir = 0; ir < kg; ir += MR)
+                            {
+                                int rows = Math.Min(MR, kg - ir);
+                                float* aPanel = aG + (long)mPad * pc + (long)ir * kc;
+                                float* cRow = cBlock + (long)ir * ldc;
+                                for (int jr = 0; jr < nc; jr += NR)
+                                    Kernel(rows, kc, aPanel, ws.B + (long)jr * kc, cRow + jr, ldc, beta, Math.Min(NR, nc - jr), ws.Tile);
+                            }
+                        }
+                        ScatterBlock(cBlock, ldc, jc, nc, y + (long)gi * kg * pq, bias == null ? null : bias + gi * kg, kg, pq, kpq);
                     }
                 }
+        }
+        finally
+        {
+            CpuAllocator.Return(cBlock, (long)mPad * ldc * sizeof(float));
+        }
+    }
+
+    // B block rows t < kc (row t of the group's im2col matrix starts at xb + off[t]) -> panels of kc × NR at dst: panel i's
+    // row t gets, for each of its segments, len floats from xb + off[t] + src at column dst. Copies are whole 16-float
+    // vectors: the excess (< 16 floats) lands on columns written next (the next segment, the next row, the next panel,
+    // or the workspace's slack), or on lanes past the block's last column, which never reach C.
+    private static void PackSegments(float* xb, int* off, int kc, int nc, int* segSrc, int* segDst, int* segLen, int* segEnd, float* dst)
+    {
+        int panelCount = (nc + NR - 1) / NR;
+        for (int pi = 0, s0 = 0; pi < panelCount; s0 = segEnd[pi], pi++)
+        {
+            int s1 = segEnd[pi];
+            float* panel = dst + (long)pi * NR * kc;
+            if (s1 - s0 == 1 && segLen[s0] == NR)
+            {
+                // One run of NR columns (rows of width >= NR): two vector copies per row.
+                float* src = xb + segSrc[s0];
+                for (int t = 0; t < kc; t++)
+                {
+                    float* sp = src + off[t];
+                    Vector512.Store(Vector512.Load(sp), panel + t * NR);
+                    Vector512.Store(Vector512.Load(sp + 16), panel + t * NR + 16);
+                }
+                continue;
             }
+            for (int t = 0; t < kc; t++)
+            {
+                float* row = xb + off[t];
+                float* d = panel + t * NR;
+                for (int s = s0; s < s1; s++)
+                {
+                    float* sp = row + segSrc[s];
+                    Vector512.Store(Vector512.Load(sp), d + segDst[s]);
+                    if (segLen[s] > 16) Vector512.Store(Vector512.Load(sp + 16), d + segDst[s] + 16);
+                }
+            }
+        }
+    }
+
+    // cBlock: (m, ldc), columns [jc, jc + nc) of all images -> y: (N, K, P, Q) rows of one group (y points at its first
+    // channel), plus bias (m) when given.
+    private static void ScatterBlock(float* cBlock, int ldc, int jc, int nc, float* y, float* bias, int m, int pq, long kpq)
+    {
+        for (int col = jc; col < jc + nc;)
+        {
+            int n = col / pq, r = col % pq, len = Math.Min(pq - r, jc + nc - col);
+            for (int k = 0; k < m; k++)
+            {
+                float* src = cBlock + (long)k * ldc + (col - jc);
+                float* dst = y + n * kpq + (long)k * pq + r;
+                if (bias == null) Buffer.MemoryCopy(src, dst, len * sizeof(float), len * sizeof(float));
+                else
+                {
+                    float b = bias[k];
+                    int i = 0;
+                    var bv = Vector512.Create(b);
+                    for (; i + 16 <= len; i += 16) (Vector512.Load(src + i) + bv).Store(dst + i);
+                    for (; i < len; i++) dst[i] = src[i] + b;
+                }
+            }
+            col += len;
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -216,26 +267,6 @@ internal static unsafe class ConvImplicit
                 pos = start + g.W;
             }
         if (lay.ImageSize > pos) new Span<float>(xp + pos, (int)(lay.ImageSize - pos)).Clear();
-    }
-
-    // ct: (K, ldc) over padded-width columns -> y: (K, P, Q) of one image for the columns [j0, j1), plus bias.
-    private static void CompactOutput(float* ct, int ldc, float* y, float* bias, int j0, int j1, in Conv2dGeometry g, in Layout lay)
-    {
-        int pq = g.P * g.Q;
-        for (int k = 0; k < g.K; k++)
-        {
-            float* src = ct + (long)k * ldc;
-            float* dst = y + (long)k * pq;
-            float b = bias == null ? 0f : bias[k];
-            for (int p = j0 / lay.Wp; p < g.P && p * lay.Wp < j1; p++)
-            {
-                int q0 = Math.Max(0, j0 - p * lay.Wp), q1 = Math.Min(g.Q, j1 - p * lay.Wp);
-                if (q1 <= q0) continue;
-                float* s = src + p * lay.Wp, d = dst + p * g.Q;
-                if (bias == null) Buffer.MemoryCopy(s + q0, d + q0, (q1 - q0) * sizeof(float), (q1 - q0) * sizeof(float));
-                else for (int q = q0; q < q1; q++) d[q] = s[q] + b;
-            }
-        }
     }
 
     // ---- backward filter ----------------------------------------------------------------------------------------------
