@@ -184,6 +184,11 @@ internal sealed unsafe partial class CpuBackend
     private static void ConvBackwardFilter<T>(nint xAddr, nint dyAddr, nint dwAddr, Conv2dGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.FilterDotApplies(g))
+        {
+            ConvImplicit.BackwardFilterDot((float*)xAddr, (float*)dyAddr, (float*)dwAddr, g);
+            return;
+        }
         if (typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.FilterApplies(g))
         {
             ConvImplicit.BackwardFilter((float*)xAddr, (float*)dyAddr, (float*)dwAddr, g);
