@@ -24,37 +24,49 @@ internal static unsafe class ConvImplicit
     /// A/B timings).</summary>
     internal static bool Enabled = Environment.GetEnvironmentVariable("SE_CONV_IMPLICIT") != "0";
 
-    /// <summary>Stride-1 non-pointwise float convolutions on a CPU with AVX-512 (the kernels are the Vector512 ones).</summary>
+    /// <summary>Float convolutions with a kernel larger than 1×1 on a CPU with AVX-512 (the kernels are the Vector512
+    /// ones). 1×1 convolutions stay with the GEMM over the input (stride 1) or over a strided gather of a quarter of it
+    /// (stride 2), which the phase planes (a full copy of the input) would only slow down.</summary>
     internal static bool Applies(in Conv2dGeometry g) =>
-        g.Stride == 1 && !g.IsPointwise && g.P > 0 && g.Q > 0 && (long)g.N * g.P * g.Q <= int.MaxValue - NC
+        (g.R > 1 || g.S > 1) && g.P > 0 && g.Q > 0 && (long)g.N * g.P * g.Q <= int.MaxValue - NC
         && Vector512.IsHardwareAccelerated && Avx.IsSupported;
 
     /// <summary>Backward-filter sums over the padded-width columns, Wp/Q times the real ones (the extra products are
     /// with zeros): it beats im2col + GEMM only while that overhead stays under ~8 % (measured: Q = 32, 56 win; Q = 7,
     /// 14, 16 lose; Q = 28 ties).</summary>
     internal static bool FilterApplies(in Conv2dGeometry g) =>
-        Applies(g) && (long)((g.P - 1) * (g.W + 2L * g.Padding) + g.Q) * 100 <= (long)g.P * g.Q * 108;
+        Applies(g) && ((g.P - 1) * ((g.W + 2L * g.Padding + g.Stride - 1) / g.Stride) + g.Q) * 100 <= (long)g.P * g.Q * 108;
 
     /// <summary>Sizes of the padded image and the padded-width output grid of one convolution.</summary>
     private readonly struct Layout
     {
-        public readonly int Hp, Wp, Plane, Cols;
-        public readonly long ImageSize; // C·Hp·Wp + NR floats of zeros (the ragged last panel reads up to NR − 1 past the end)
-        public readonly int[] Offsets;  // per im2col row of one group: c·Plane + r·dilation·Wp + s·dilation
+        public readonly int Hp, Wp;         // the padded image: (H + 2·pad) × (W + 2·pad)
+        public readonly int PhaseRows, Pitch; // one phase plane: ceil(Hp / stride) rows of Pitch = ceil(Wp / stride)
+        public readonly int PhasePlane, Plane; // PhaseRows·Pitch; a channel is stride² phase planes
+        public readonly int Cols;            // padded-width output columns: (P − 1)·Pitch + Q
+        public readonly long ImageSize;      // C·Plane + NR floats of zeros (whole-vector copies read up to NR − 1 past the end)
+        public readonly int[] Offsets;       // per im2col row t = (c, r, s) of one group, see the class summary
 
         public Layout(in Conv2dGeometry g)
         {
+            int st = g.Stride;
             Hp = g.H + 2 * g.Padding;
             Wp = g.W + 2 * g.Padding;
-            Plane = Hp * Wp;
-            Cols = (g.P - 1) * Wp + g.Q;
+            PhaseRows = (Hp + st - 1) / st;
+            Pitch = (Wp + st - 1) / st;
+            PhasePlane = PhaseRows * Pitch;
+            Plane = checked(st * st * PhasePlane);
+            Cols = (g.P - 1) * Pitch + g.Q;
             ImageSize = (long)g.C * Plane + NR;
             Offsets = new int[g.ColRows];
             int t = 0;
             for (int c = 0; c < g.CPerGroup; c++)
                 for (int r = 0; r < g.R; r++)
                     for (int s = 0; s < g.S; s++)
-                        Offsets[t++] = c * Plane + r * g.Dilation * Wp + s * g.Dilation;
+                    {
+                        int dh = r * g.Dilation, dw = s * g.Dilation;
+                        Offsets[t++] = c * Plane + (dh % st * st + dw % st) * PhasePlane + dh / st * Pitch + dw / st;
+                    }
         }
     }
 
@@ -148,7 +160,7 @@ internal static unsafe class ConvImplicit
                     {
                         int col = jc + jj, n = col / pq, r = col % pq, p = r / g.Q, q = r % g.Q;
                         int len = Math.Min(Math.Min(g.Q - q, nc - jj), (jj / NR + 1) * NR - jj);
-                        segSrc[segs] = checked((int)(n * lay.ImageSize)) + p * lay.Wp + q;
+                        segSrc[segs] = checked((int)(n * lay.ImageSize)) + p * lay.Pitch + q;
                         segDst[segs] = jj % NR;
                         segLen[segs] = len;
                         segs++;
@@ -253,10 +265,48 @@ internal static unsafe class ConvImplicit
         else GemmKernels.Kernel12x32(kc, aPanel, bPanel, NR, c, ldc, 1f, beta, rows, cols, tile);
     }
 
-    // x: (C, H, W) of one image -> xp: (C, Hp, Wp) with the image at (pad, pad), zeros around it, then NR zeros.
+    // x: (C, H, W) of one image -> xp: per channel the stride² phase planes of the zero-padded image (padded pixel
+    // (h, w) at phase (h mod stride, w mod stride), row h / stride, column w / stride), then NR zeros. Stride 1: one
+    // plane, the image at (pad, pad), zeros around it.
     private static void PadImage(float* x, float* xp, in Conv2dGeometry g, in Layout lay)
     {
-        int pad = g.Padding;
+        int pad = g.Padding, st = g.Stride;
+        if (st != 1)
+        {
+            new Span<float>(xp, checked((int)lay.ImageSize)).Clear();
+            for (int c = 0; c < g.C; c++)
+                for (int h = 0; h < g.H; h++)
+                {
+                    int hp = h + pad;
+                    float* src = x + ((long)c * g.H + h) * g.W;
+                    float* rowBase = xp + (long)c * lay.Plane + (hp % st) * st * lay.PhasePlane + (long)(hp / st) * lay.Pitch;
+                    int w0 = 0;
+                    if (st == 2 && Avx512F.IsSupported)
+                    {
+                        // Input columns 2u go to phase pad mod 2 at pad / 2 + u, columns 2u + 1 to phase (pad + 1) mod 2
+                        // at (pad + 1) / 2 + u: 32 columns at a time, split into their even and odd halves.
+                        float* even = rowBase + pad % 2 * lay.PhasePlane + pad / 2, odd = rowBase + (pad + 1) % 2 * lay.PhasePlane + (pad + 1) / 2;
+                        var evenIdx = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                        var oddIdx = evenIdx + Vector512<int>.One;
+                        for (; w0 + 32 <= g.W; w0 += 32)
+                        {
+                            var lo = Vector512.Load(src + w0);
+                            var hi = Vector512.Load(src + w0 + 16);
+                            Avx512F.PermuteVar16x32x2(lo, evenIdx, hi).Store(even + w0 / 2);
+                            Avx512F.PermuteVar16x32x2(lo, oddIdx, hi).Store(odd + w0 / 2);
+                        }
+                    }
+                    // Phase column b holds the padded columns wp = b, b + stride, ... at 0, 1, ... (from input column w0 on).
+                    for (int b = 0; b < st; b++)
+                    {
+                        float* dst = rowBase + b * lay.PhasePlane;
+                        int i = 0;
+                        for (int wp = b; wp < pad + g.W; wp += st, i++)
+                            if (wp >= pad + w0) dst[i] = src[wp - pad];
+                    }
+                }
+            return;
+        }
         long pos = 0; // everything in xp before pos is written
         for (int c = 0; c < g.C; c++)
             for (int h = 0; h < g.H; h++)
@@ -367,7 +417,7 @@ internal static unsafe class ConvImplicit
                             using var _p = CpuProfiler.Op("Conv.FilterDot");
                             for (int gi = 0; gi < gg.Groups; gi++)
                                 FilterDotImage((float*)dyAddr + n * kpq + gi * kg * pq, kg, (int)pq, xp + (long)gi * gg.CPerGroup * lay.Plane,
-                                    off, crs, gg.P, gg.Q, lay.Wp, acc + (long)gi * kg * crs * 16);
+                                    off, crs, gg.P, gg.Q, lay.Pitch, acc + (long)gi * kg * crs * 16);
                         }
                 }
                 finally
@@ -457,9 +507,9 @@ internal static unsafe class ConvImplicit
             float* s = dy + (long)k * g.P * g.Q;
             for (int p = 0; p < g.P; p++)
             {
-                Buffer.MemoryCopy(s + p * g.Q, d + p * lay.Wp, g.Q * sizeof(float), g.Q * sizeof(float));
-                int gap = Math.Min(lay.Wp, lay.Cols - p * lay.Wp) - g.Q;
-                if (gap > 0) new Span<float>(d + p * lay.Wp + g.Q, gap).Clear();
+                Buffer.MemoryCopy(s + p * g.Q, d + p * lay.Pitch, g.Q * sizeof(float), g.Q * sizeof(float));
+                int gap = Math.Min(lay.Pitch, lay.Cols - p * lay.Pitch) - g.Q;
+                if (gap > 0) new Span<float>(d + p * lay.Pitch + g.Q, gap).Clear();
             }
         }
     }

@@ -1,5 +1,5 @@
-// ConvImplicitTests: the float32 stride-1 implicit-GEMM convolution (forward, backward-data through the flipped forward,
-// backward-filter by padded-width GEMM or lane dot products) against ReferenceNn's direct loops on awkward shapes.
+// ConvImplicitTests: the float32 implicit-GEMM convolution (forward, stride-1 backward-data through the flipped forward,
+// backward-filter by padded-width GEMM or lane dot products; strides via phase planes) against ReferenceNn on awkward shapes.
 using SeFramework.Backends;
 using SeFramework.Cpu;
 using Xunit;
@@ -9,30 +9,35 @@ namespace SeFramework.Core.Tests.Cpu;
 [Collection(nameof(CpuThreadsCollection))]
 public sealed class ConvImplicitTests
 {
-    public static TheoryData<int, int, int, int, int, int, int, int, int, int> Shapes => new()
+    public static TheoryData<int, int, int, int, int, int, int, int, int, int, int> Shapes => new()
     {
-        // N, C, H, W, K, R, S, padding, dilation, groups (stride 1)
-        { 1, 3, 7, 5, 4, 3, 3, 1, 1, 1 },      // batch 1, odd non-square input
-        { 3, 5, 9, 11, 13, 3, 3, 1, 1, 1 },    // K = 13 (a 12-row panel + 1), images straddling column panels
-        { 2, 4, 1, 1, 6, 3, 3, 1, 1, 1 },      // 1×1 spatial: one output per image, only the centre tap sees data
-        { 2, 6, 8, 8, 6, 3, 3, 2, 2, 3 },      // dilation 2, padding 2, groups 3
-        { 2, 4, 6, 7, 5, 3, 3, 0, 1, 1 },      // padding 0
-        { 2, 8, 6, 6, 8, 3, 3, 1, 1, 8 },      // depthwise
-        { 2, 3, 9, 9, 4, 5, 5, 2, 1, 1 },      // kernel 5
-        { 2, 3, 6, 7, 2, 1, 3, 1, 1, 1 },      // 1×3 kernel (padding 1 on both axes)
-        { 2, 3, 16, 32, 8, 3, 3, 1, 1, 1 },    // Q = 32: backward-filter by dot products
-        { 2, 6, 5, 18, 18, 3, 3, 0, 1, 2 },    // Q = 16, groups 2, K/G = 9 and C/G·R·S = 27: dot-product edge tiles
-        { 2, 5, 3, 40, 30, 3, 3, 1, 1, 1 },    // Q = 40: backward-filter by the padded-width GEMM, K = 30
-        { 9, 32, 6, 10, 28, 3, 3, 1, 1, 1 },   // C·R·S = 288 (two KC blocks), 540 columns (two NC blocks), parallel chunks
+        // N, C, H, W, K, R, S, stride, padding, dilation, groups
+        { 1, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1 },      // batch 1, odd non-square input
+        { 3, 5, 9, 11, 13, 3, 3, 1, 1, 1, 1 },    // K = 13 (a 12-row panel + 1), images straddling column panels
+        { 2, 4, 1, 1, 6, 3, 3, 1, 1, 1, 1 },      // 1×1 spatial: one output per image, only the centre tap sees data
+        { 2, 6, 8, 8, 6, 3, 3, 1, 2, 2, 3 },      // dilation 2, padding 2, groups 3
+        { 2, 4, 6, 7, 5, 3, 3, 1, 0, 1, 1 },      // padding 0
+        { 2, 8, 6, 6, 8, 3, 3, 1, 1, 1, 8 },      // depthwise
+        { 2, 3, 9, 9, 4, 5, 5, 1, 2, 1, 1 },      // kernel 5
+        { 2, 3, 6, 7, 2, 1, 3, 1, 1, 1, 1 },      // 1×3 kernel (padding 1 on both axes)
+        { 2, 3, 16, 32, 8, 3, 3, 1, 1, 1, 1 },    // Q = 32: backward-filter by dot products
+        { 2, 6, 5, 18, 18, 3, 3, 1, 0, 1, 2 },    // Q = 16, groups 2, K/G = 9 and C/G·R·S = 27: dot-product edge tiles
+        { 2, 5, 3, 40, 30, 3, 3, 1, 1, 1, 1 },    // Q = 40: backward-filter by the padded-width GEMM, K = 30
+        { 9, 32, 6, 10, 28, 3, 3, 1, 1, 1, 1 },   // C·R·S = 288 (two KC blocks), 540 columns (two NC blocks), parallel chunks
+        { 2, 4, 9, 8, 6, 3, 3, 2, 1, 1, 2 },    // stride 2, odd height, groups 2 (phase planes)
+        { 2, 3, 11, 10, 5, 7, 7, 2, 3, 1, 1 },  // the stem's 7×7 stride 2 padding 3
+        { 3, 4, 9, 7, 8, 3, 3, 3, 2, 2, 4 },    // stride 3, dilation 2, groups 4
+        { 2, 5, 33, 64, 7, 3, 3, 2, 1, 1, 1 },  // stride 2 with Q = 32: backward-filter by dot products
+        { 2, 3, 7, 81, 30, 3, 3, 2, 1, 1, 1 },  // stride 2 with Q = 41: backward-filter by the padded-width GEMM
     };
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void Implicit_gemm_matches_the_direct_reference(int n, int c, int h, int w, int k, int r, int s, int pad, int dil, int groups)
+    public void Implicit_gemm_matches_the_direct_reference(int n, int c, int h, int w, int k, int r, int s, int stride, int pad, int dil, int groups)
     {
         using var scope = TensorScope.Begin();
-        int p = Conv2dGeometry.OutputSize(h, r, 1, pad, dil), q = Conv2dGeometry.OutputSize(w, s, 1, pad, dil);
-        var g = new Conv2dGeometry(n, c, h, w, k, r, s, p, q, 1, pad, dil, groups);
+        int p = Conv2dGeometry.OutputSize(h, r, stride, pad, dil), q = Conv2dGeometry.OutputSize(w, s, stride, pad, dil);
+        var g = new Conv2dGeometry(n, c, h, w, k, r, s, p, q, stride, pad, dil, groups);
         if (!ConvImplicit.Applies(g)) Assert.Skip("no AVX-512 on this CPU: the implicit GEMM is not used");
         var be = BackendRegistry.For(Device.Cpu);
         var x = Tensor.RandN(new[] { n, c, h, w }, new Rng(1));
