@@ -97,42 +97,79 @@ internal static unsafe class ConvImplicit
     // Per group: y_g (K/G, N·P·Q) = w_g (K/G, C/G·R·S) · B_g, the columns of all images side by side (column j' is image
     // j' / PQ, output (p, q) of j' % PQ), so no image wastes the tail of its last panel. B panels are packed from runs of
     // the padded images: the NR columns of a panel split into segments that stay in one output row of one image, and each
-    // segment of row t is a contiguous copy from xPad + Offsets[t] + p·Wp + q. The threads take contiguous column ranges.
+    // segment of row t is a contiguous copy from xPad + Offsets[t] + p·Pitch + q.
     internal static void Forward(float* x, float* w, float* bias, float* y, in Conv2dGeometry g)
     {
         var lay = new Layout(g);
         int kg = g.KPerGroup, crs = g.ColRows, mPad = (kg + MR - 1) / MR * MR, pq = g.P * g.Q;
-        long aGroup = (long)mPad * crs, chw = (long)g.C * g.H * g.W;
+        long aGroup = (long)mPad * crs, chw = (long)g.C * g.H * g.W, kpq = (long)g.K * pq;
         int total = checked(g.N * pq), panels = (total + NR - 1) / NR;
 
         // The weights of every group, packed once: per group, per KC block, ceil(K/G / MR) panels of kc × MR.
         float* aPacked = (float*)CpuAllocator.Rent(aGroup * g.Groups * sizeof(float), zero: false);
-        float* xPad = (float*)CpuAllocator.Rent(g.N * lay.ImageSize * sizeof(float), zero: false);
         try
         {
             for (int gi = 0; gi < g.Groups; gi++)
                 for (int pc = 0; pc < crs; pc += KC)
                     GemmPacked.PackA(false, w + (long)gi * kg * crs, crs, 0, pc, kg, Math.Min(KC, crs - pc), MR, aPacked + gi * aGroup + (long)mPad * pc);
             long macs = (long)g.K * total * crs;
-            bool parallel = CpuParallel.MaxThreads > 1 && macs >= 1L << 18;
-            nint xAddr = (nint)x, padAddr = (nint)xPad, aAddr = (nint)aPacked, yAddr = (nint)y, biasAddr = (nint)bias;
+            int threads = CpuParallel.MaxThreads;
+            bool parallel = threads > 1 && macs >= 1L << 18;
+            nint xAddr = (nint)x, aAddr = (nint)aPacked, yAddr = (nint)y, biasAddr = (nint)bias;
             var gg = g;
             var ll = lay;
-            using (CpuProfiler.Op("Conv.Pad"))
-                CpuParallel.For(g.N, parallel ? 1 : g.N, (start, end) =>
+            // Units of consecutive images with at least NC columns between them. With enough units to keep every thread
+            // busy, each unit pads its images into a per-call buffer and runs right away (the padded images are still in
+            // L2); otherwise all images are padded first and the threads split the columns of the whole batch.
+            int unitImages = Math.Min(g.N, (NC + pq - 1) / pq), units = (g.N + unitImages - 1) / unitImages;
+            if (!parallel || units >= 2 * threads)
+            {
+                CpuParallel.For(units, parallel ? 1 : units, (start, end) =>
                 {
-                    for (int n = start; n < end; n++) PadImage((float*)xAddr + n * chw, (float*)padAddr + n * ll.ImageSize, gg, ll);
+                    long bufSize = unitImages * ll.ImageSize;
+                    float* buf = (float*)CpuAllocator.Rent(bufSize * sizeof(float), zero: false);
+                    try
+                    {
+                        for (int u = start; u < end; u++)
+                        {
+                            int n0 = u * unitImages, n1 = Math.Min(gg.N, n0 + unitImages);
+                            using (CpuProfiler.Op("Conv.Pad"))
+                                for (int n = n0; n < n1; n++) PadImage((float*)xAddr + n * chw, buf + (n - n0) * ll.ImageSize, gg, ll);
+                            using var _g = CpuProfiler.Op("Conv.ImplicitGemm");
+                            ForwardColumns(0, (n1 - n0) * pq, (float*)aAddr, mPad, buf, (float*)yAddr + n0 * kpq,
+                                biasAddr == 0 ? null : (float*)biasAddr, gg, ll);
+                        }
+                    }
+                    finally
+                    {
+                        CpuAllocator.Return(buf, bufSize * sizeof(float));
+                    }
                 });
-            using var _p = CpuProfiler.Op("Conv.ImplicitGemm");
-            // Chunks of at least 2 Mflop each (a worker wake-up costs microseconds).
-            int grain = parallel ? (int)Math.Clamp((1L << 20) / Math.Max(1L, (long)g.K * NR * crs), 1, panels) : panels;
-            CpuParallel.For(panels, grain, (start, end) =>
-                ForwardColumns(start * NR, Math.Min(end * NR, total), (float*)aAddr, mPad, (float*)padAddr, (float*)yAddr, (float*)biasAddr, gg, ll));
+                return;
+            }
+            float* xPad = (float*)CpuAllocator.Rent(g.N * lay.ImageSize * sizeof(float), zero: false);
+            try
+            {
+                nint padAddr = (nint)xPad;
+                using (CpuProfiler.Op("Conv.Pad"))
+                    CpuParallel.For(g.N, 1, (start, end) =>
+                    {
+                        for (int n = start; n < end; n++) PadImage((float*)xAddr + n * chw, (float*)padAddr + n * ll.ImageSize, gg, ll);
+                    });
+                using var _p = CpuProfiler.Op("Conv.ImplicitGemm");
+                // Chunks of at least 2 Mflop each (a worker wake-up costs microseconds).
+                int grain = (int)Math.Clamp((1L << 20) / Math.Max(1L, (long)g.K * NR * crs), 1, panels);
+                CpuParallel.For(panels, grain, (start, end) =>
+                    ForwardColumns(start * NR, Math.Min(end * NR, total), (float*)aAddr, mPad, (float*)padAddr, (float*)yAddr, (float*)biasAddr, gg, ll));
+            }
+            finally
+            {
+                CpuAllocator.Return(xPad, g.N * lay.ImageSize * sizeof(float));
+            }
         }
         finally
         {
             CpuAllocator.Return(aPacked, aGroup * g.Groups * sizeof(float));
-            CpuAllocator.Return(xPad, g.N * lay.ImageSize * sizeof(float));
         }
     }
 
