@@ -1,5 +1,5 @@
-// ConvImplicit: float32 stride-1 convolutions (any padding, dilation, groups) as an implicit GEMM on AVX-512: each image is
-// copied once into a zero-padded (C, H+2·pad, W+2·pad) buffer and no im2col matrix is built (forward and backward-filter).
+// ConvImplicit: float32 convolutions with kernels larger than 1×1 (any stride, padding, dilation, groups) as implicit GEMMs on
+// AVX-512: each image is copied once into zero-padded phase planes and no im2col matrix is built (forward, backward-filter).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -8,13 +8,17 @@ using SeFramework.Backends;
 namespace SeFramework.Cpu;
 
 /// <summary>
-/// Implicit-GEMM convolution for stride 1. On the padded image of one group, outputs are computed over the padded
-/// width: column j = p·Wp + q (q &lt; Wp; the Wp − Q columns q ≥ Q of each row are garbage and dropped), and im2col row
-/// t = (c, r, s) is the contiguous run <c>xPad + Offset[t] + j</c> with Offset[t] = c·Hp·Wp + r·dilation·Wp + s·dilation.
-/// Forward: y_g (K/G, cols) = w_g (K/G, C/G·R·S) · B, B's rows read straight from the padded image into the packed
-/// panels (the weights are packed once per call for all images). Backward-filter: dw_g += dy_g (K/G, cols) · Bᵀ with
-/// dy widened to the padded width (garbage columns zero). Results do not depend on the thread count for forward
-/// (every output element is summed in one fixed order); backward-filter sums images per worker chunk like the im2col path.
+/// Implicit-GEMM convolution. Each channel of an image is stored as stride² phase planes of its zero-padded copy
+/// (padded pixel (h, w) at phase (h mod stride, w mod stride), row h / stride, column w / stride; one plane of
+/// (H + 2·pad) × (W + 2·pad) for stride 1). Then im2col row t = (c, r, s) at output (p, q) is the element
+/// <c>xPad + Offsets[t] + p·Pitch + q</c>, Offsets[t] = c·Plane + phase(r·dilation, s·dilation)·PhasePlane +
+/// (r·dilation / stride)·Pitch + s·dilation / stride: every output row is a contiguous run of every im2col row.
+/// Forward: y_g (K/G, N·P·Q) = w_g · B_g with the weights packed once per call and B's panels copied from those runs
+/// (images side by side along N). Backward-filter (where it pays): dw_g += dy_g · B_gᵀ by lane-parallel dot products
+/// (Q % 16 == 0, small filters) or by a GEMM over the padded-width columns j = p·Pitch + q with dy zero at q ≥ Q.
+/// Stride-1 backward-data is the forward conv of the flipped weights (CpuBackend.ConvBackwardData). Forward results do
+/// not depend on the thread count (every output element is summed in one fixed order); backward-filter sums images per
+/// worker chunk, like the im2col path.
 /// </summary>
 internal static unsafe class ConvImplicit
 {
@@ -31,13 +35,13 @@ internal static unsafe class ConvImplicit
         (g.R > 1 || g.S > 1) && g.P > 0 && g.Q > 0 && (long)g.N * g.P * g.Q <= int.MaxValue - NC
         && Vector512.IsHardwareAccelerated && Avx.IsSupported;
 
-    /// <summary>Backward-filter sums over the padded-width columns, Wp/Q times the real ones (the extra products are
-    /// with zeros): it beats im2col + GEMM only while that overhead stays under ~8 % (measured: Q = 32, 56 win; Q = 7,
-    /// 14, 16 lose; Q = 28 ties).</summary>
+    /// <summary>The GEMM backward-filter sums over the padded-width columns, Pitch/Q times the real ones (the extra
+    /// products are with zeros): it beats im2col + GEMM only while that overhead stays under ~8 % (measured at stride 1:
+    /// Q = 32, 56 win; Q = 7, 14, 16 lose; Q = 28 ties).</summary>
     internal static bool FilterApplies(in Conv2dGeometry g) =>
         Applies(g) && ((g.P - 1) * ((g.W + 2L * g.Padding + g.Stride - 1) / g.Stride) + g.Q) * 100 <= (long)g.P * g.Q * 108;
 
-    /// <summary>Sizes of the padded image and the padded-width output grid of one convolution.</summary>
+    /// <summary>Sizes of the padded phase planes and the padded-width output grid of one convolution.</summary>
     private readonly struct Layout
     {
         public readonly int Hp, Wp;         // the padded image: (H + 2·pad) × (W + 2·pad)
@@ -424,7 +428,7 @@ internal static unsafe class ConvImplicit
         Applies(g) && g.Q % 16 == 0 && (long)g.K * g.ColRows <= 1 << 16;
 
     // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C/G, R, S). dw[k, t] = Σ_n Σ_p Σ_q dy[n, k, p, q]·xPad_n[Offsets[t] +
-    // p·Wp + q]: each weight keeps 16 lane sums (q mod 16) over its images in order, reduced to one value at the end.
+    // p·pitch + q]: each weight keeps 16 lane sums (q mod 16) over its images in order, reduced to one value at the end.
     // Images are split into one contiguous chunk per worker (as BackwardFilter), the chunks' lane sums added in order.
     internal static void BackwardFilterDot(float* x, float* dy, float* dw, in Conv2dGeometry g)
     {
@@ -475,13 +479,13 @@ internal static unsafe class ConvImplicit
     }
 
     // dy: (m, P, Q) (row stride pq), im2col row t = xb + off[t] over padded-width columns -> acc: (m, n, 16) lane sums
-    // += dy[k, p, q]·row_t[p·Wp + q] for lane q mod 16. Tiles of 4 k × 6 t (24 accumulators); edges one pair at a time.
-    private static void FilterDotImage(float* dy, int m, int pq, float* xb, int* off, int n, int P, int Q, int Wp, float* acc)
+    // += dy[k, p, q]·row_t[p·pitch + q] for lane q mod 16. Tiles of 4 k × 6 t (24 accumulators); edges one pair at a time.
+    private static void FilterDotImage(float* dy, int m, int pq, float* xb, int* off, int n, int P, int Q, int pitch, float* acc)
     {
         int m4 = m - m % 4, n6 = n - n % 6;
         for (int k0 = 0; k0 < m4; k0 += 4)
             for (int t0 = 0; t0 < n6; t0 += 6)
-                DotTile4x6(dy + (long)k0 * pq, pq, xb, off + t0, P, Q, Wp, acc + ((long)k0 * n + t0) * 16, n);
+                DotTile4x6(dy + (long)k0 * pq, pq, xb, off + t0, P, Q, pitch, acc + ((long)k0 * n + t0) * 16, n);
         for (int k = 0; k < m; k++)
             for (int t = k < m4 ? n6 : 0; t < n; t++)
             {
@@ -490,13 +494,13 @@ internal static unsafe class ConvImplicit
                 float* d = dy + (long)k * pq, xr = xb + off[t];
                 for (int p = 0; p < P; p++)
                     for (int q = 0; q < Q; q += 16)
-                        s = Vector512.FusedMultiplyAdd(Vector512.Load(d + p * Q + q), Vector512.Load(xr + p * Wp + q), s);
+                        s = Vector512.FusedMultiplyAdd(Vector512.Load(d + p * Q + q), Vector512.Load(xr + p * pitch + q), s);
                 s.Store(a);
             }
     }
 
     // 4 dy rows (stride pq) × 6 im2col rows (xb + off[0..6]) -> acc (row stride n·16 per k, 16 per t) += lane products.
-    private static void DotTile4x6(float* d0, int pq, float* xb, int* off, int P, int Q, int Wp, float* acc, int n)
+    private static void DotTile4x6(float* d0, int pq, float* xb, int* off, int P, int Q, int pitch, float* acc, int n)
     {
         float* d1 = d0 + pq, d2 = d1 + pq, d3 = d2 + pq;
         float* x0 = xb + off[0], x1 = xb + off[1], x2 = xb + off[2], x3 = xb + off[3], x4 = xb + off[4], x5 = xb + off[5];
@@ -511,7 +515,7 @@ internal static unsafe class ConvImplicit
         var a33 = Vector512.Load(acc + r3 + 48); var a34 = Vector512.Load(acc + r3 + 64); var a35 = Vector512.Load(acc + r3 + 80);
         for (int p = 0; p < P; p++)
         {
-            int jd = p * Q, jx = p * Wp;
+            int jd = p * Q, jx = p * pitch;
             for (int q = 0; q < Q; q += 16, jd += 16, jx += 16)
             {
                 var v0 = Vector512.Load(d0 + jd); var v1 = Vector512.Load(d1 + jd); var v2 = Vector512.Load(d2 + jd); var v3 = Vector512.Load(d3 + jd);
