@@ -28,18 +28,18 @@ internal static unsafe class ConvImplicit
     /// A/B timings).</summary>
     internal static bool Enabled = Environment.GetEnvironmentVariable("SE_CONV_IMPLICIT") != "0";
 
-    /// <summary>Float convolutions with a kernel larger than 1×1 on a CPU with AVX-512 (the kernels are the Vector512
-    /// ones). 1×1 convolutions stay with the GEMM over the input (stride 1) or over a strided gather of a quarter of it
-    /// (stride 2), which the phase planes (a full copy of the input) would only slow down.</summary>
+    /// <summary>Float convolutions on a CPU with AVX-512 (the kernels are the Vector512 ones). For 1×1 convolutions the
+    /// padded copy is a plain copy (stride 1) or the stride² phases of the input, but the weights are packed once per
+    /// call instead of once per image (2048×1024 of them in a ResNet-50 projection) and images share column panels.</summary>
     internal static bool Applies(in Conv2dGeometry g) =>
-        (g.R > 1 || g.S > 1) && g.P > 0 && g.Q > 0 && (long)g.N * g.P * g.Q <= int.MaxValue - NC
+        g.P > 0 && g.Q > 0 && (long)g.N * g.P * g.Q <= int.MaxValue - NC
         && Vector512.IsHardwareAccelerated && Avx.IsSupported;
 
     /// <summary>The GEMM backward-filter sums over the padded-width columns, Pitch/Q times the real ones (the extra
     /// products are with zeros): it beats im2col + GEMM only while that overhead stays under ~8 % (measured at stride 1:
-    /// Q = 32, 56 win; Q = 7, 14, 16 lose; Q = 28 ties).</summary>
+    /// Q = 32, 56 win; Q = 7, 14, 16 lose; Q = 28 ties). 1×1 filters keep the im2col path's GEMM straight over x.</summary>
     internal static bool FilterApplies(in Conv2dGeometry g) =>
-        Applies(g) && ((g.P - 1) * ((g.W + 2L * g.Padding + g.Stride - 1) / g.Stride) + g.Q) * 100 <= (long)g.P * g.Q * 108;
+        Applies(g) && (g.R > 1 || g.S > 1) && ((g.P - 1) * ((g.W + 2L * g.Padding + g.Stride - 1) / g.Stride) + g.Q) * 100 <= (long)g.P * g.Q * 108;
 
     /// <summary>Sizes of the padded phase planes and the padded-width output grid of one convolution.</summary>
     private readonly struct Layout
@@ -177,8 +177,9 @@ internal static unsafe class ConvImplicit
         }
     }
 
-    // Columns [j0, j1) of every group's y_g = w_g · B_g, in blocks of NC columns; each block's C goes to a scratch
-    // (mPad, NC + 16) and is then scattered into y (plus bias). Each element sums its KC blocks in order, whatever j0, j1 are.
+    // Columns [j0, j1) of every group's y_g = w_g · B_g, in blocks of NC columns; a panel's C goes straight to y or to a
+    // scratch (mPad, NC + 16) that is then scattered into y; plus bias. Each element sums its KC blocks in order,
+    // whatever j0, j1 and the destination are.
     private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, float* bias, in Conv2dGeometry g, in Layout lay)
     {
         Workspace ws = t_workspace ??= new Workspace();
@@ -191,6 +192,9 @@ internal static unsafe class ConvImplicit
         int* segDst = stackalloc int[NC];
         int* segLen = stackalloc int[NC];
         int* segEnd = stackalloc int[NC / NR];
+        // Per panel of the block: where its C tile goes (y or cBlock) and that destination's row stride.
+        float** panelC = stackalloc float*[NC / NR];
+        int* panelLd = stackalloc int[NC / NR];
         try
         {
             fixed (int* off = lay.Offsets)
@@ -200,7 +204,10 @@ internal static unsafe class ConvImplicit
                     for (int jj = 0; jj < nc;)
                     {
                         int col = jc + jj, n = col / pq, r = col % pq, p = r / g.Q, q = r % g.Q;
-                        int len = Math.Min(Math.Min(g.Q - q, nc - jj), (jj / NR + 1) * NR - jj);
+                        // Output rows are contiguous in the planes when Pitch == Q (1×1 stride 1, unpadded): a segment
+                        // then runs on to the end of the image.
+                        int rowLeft = lay.Pitch == g.Q ? pq - r : g.Q - q;
+                        int len = Math.Min(Math.Min(rowLeft, nc - jj), (jj / NR + 1) * NR - jj);
                         segSrc[segs] = checked((int)(n * lay.ImageSize)) + p * lay.Pitch + q;
                         segDst[segs] = jj % NR;
                         segLen[segs] = len;
@@ -212,6 +219,16 @@ internal static unsafe class ConvImplicit
                     {
                         float* xb = xPad + (long)gi * g.CPerGroup * lay.Plane;
                         float* aG = aPacked + gi * aGroup;
+                        float* yG = y + (long)gi * kg * pq;
+                        // A panel inside one image writes its C tile straight into y (row stride P·Q), unless P·Q is a
+                        // multiple of 512 floats (2 KiB-strided rows would thrash the L1 sets); the others go to cBlock.
+                        for (int pi = 0; pi * NR < nc; pi++)
+                        {
+                            int col0 = jc + pi * NR, cols = Math.Min(NR, nc - pi * NR), r0 = col0 % pq;
+                            bool direct = r0 + cols <= pq && pq % 512 != 0;
+                            panelC[pi] = direct ? yG + col0 / pq * kpq + r0 : cBlock + pi * NR;
+                            panelLd[pi] = direct ? pq : ldc;
+                        }
                         for (int pc = 0; pc < crs; pc += KC)
                         {
                             int kc = Math.Min(KC, crs - pc);
@@ -221,12 +238,22 @@ internal static unsafe class ConvImplicit
                             {
                                 int rows = Math.Min(MR, kg - ir);
                                 float* aPanel = aG + (long)mPad * pc + (long)ir * kc;
-                                float* cRow = cBlock + (long)ir * ldc;
-                                for (int jr = 0; jr < nc; jr += NR)
-                                    Kernel(rows, kc, aPanel, ws.B + (long)jr * kc, cRow + jr, ldc, beta, Math.Min(NR, nc - jr), ws.Tile);
+                                for (int jr = 0, pi = 0; jr < nc; jr += NR, pi++)
+                                    Kernel(rows, kc, aPanel, ws.B + (long)jr * kc, panelC[pi] + (long)ir * panelLd[pi], panelLd[pi], beta, Math.Min(NR, nc - jr), ws.Tile);
                             }
                         }
-                        ScatterBlock(cBlock, ldc, jc, nc, y + (long)gi * kg * pq, bias == null ? null : bias + gi * kg, kg, pq, kpq);
+                        float* biasG = bias == null ? null : bias + gi * kg;
+                        for (int pi = 0; pi * NR < nc; pi++)
+                        {
+                            int col0 = jc + pi * NR, cols = Math.Min(NR, nc - pi * NR);
+                            if (panelLd[pi] == ldc) ScatterBlock(cBlock + pi * NR, ldc, col0, cols, yG, biasG, kg, pq, kpq);
+                            else if (biasG != null)
+                                for (int k = 0; k < kg; k++)
+                                {
+                                    float* row = panelC[pi] + (long)k * pq;
+                                    for (int j = 0; j < cols; j++) row[j] += biasG[k];
+                                }
+                        }
                     }
                 }
         }
@@ -423,9 +450,9 @@ internal static unsafe class ConvImplicit
 
     /// <summary>Backward-filter by dot products (no packing): for output widths that are whole vectors (Q % 16 == 0) and
     /// a filter small enough that one 16-lane partial sum per weight fits in cache (K·C/G·R·S ≤ 64 Ki), where packing
-    /// the im2col matrix for a GEMM with few rows (K/G = 16 in se_resnet20) costs as much as the multiply-adds.</summary>
+    /// the im2col matrix for a GEMM with few rows (K/G = 16 in se_resnet20) costs as much as the multiply-adds; not 1×1.</summary>
     internal static bool FilterDotApplies(in Conv2dGeometry g) =>
-        Applies(g) && g.Q % 16 == 0 && (long)g.K * g.ColRows <= 1 << 16;
+        Applies(g) && (g.R > 1 || g.S > 1) && g.Q % 16 == 0 && (long)g.K * g.ColRows <= 1 << 16;
 
     // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C/G, R, S). dw[k, t] = Σ_n Σ_p Σ_q dy[n, k, p, q]·xPad_n[Offsets[t] +
     // p·pitch + q]: each weight keeps 16 lane sums (q mod 16) over its images in order, reduced to one value at the end.

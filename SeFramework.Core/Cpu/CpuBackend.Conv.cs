@@ -105,7 +105,7 @@ internal sealed unsafe partial class CpuBackend
     private static void ConvBackwardData<T>(nint dyAddr, nint wAddr, nint dxAddr, Conv2dGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (TransposedAsForward(g, out var gt))
+        if (TransposedAsForward(g, out var gt, pointwise: typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.Applies(g)))
         {
             // Stride 1: dx is the forward convolution of dy with the flipped, channel-swapped weights and padding
             // dilation·(R−1) − padding; its GEMM has depth K/G·R·S instead of K/G and needs no col2im.
@@ -146,13 +146,14 @@ internal sealed unsafe partial class CpuBackend
     }
 
 
-    /// <summary>For a stride-1, non-pointwise convolution whose padding is at most dilation·(R−1) (and likewise for S),
-    /// the geometry of the forward convolution that computes its input gradient: input dy (N, K, P, Q), weights
-    /// (C, K/G, R, S), output (N, C, H, W), padding dilation·(R−1) − padding.</summary>
-    internal static bool TransposedAsForward(in Conv2dGeometry g, out Conv2dGeometry gt)
+    /// <summary>For a stride-1 convolution whose padding is at most dilation·(R−1) (and likewise for S), the geometry
+    /// of the forward convolution that computes its input gradient: input dy (N, K, P, Q), weights (C, K/G, R, S),
+    /// output (N, C, H, W), padding dilation·(R−1) − padding. Pointwise convolutions only when <paramref name="pointwise"/>
+    /// (the implicit forward then packs the transposed weights once per call instead of once per image).</summary>
+    internal static bool TransposedAsForward(in Conv2dGeometry g, out Conv2dGeometry gt, bool pointwise = false)
     {
         int pad = g.Dilation * (g.R - 1) - g.Padding;
-        if (g.Stride != 1 || g.IsPointwise || g.R != g.S || pad < 0)
+        if (g.Stride != 1 || (g.IsPointwise && !pointwise) || g.R != g.S || pad < 0)
         {
             gt = default;
             return false;
