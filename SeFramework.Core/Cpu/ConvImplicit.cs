@@ -23,6 +23,8 @@ namespace SeFramework.Cpu;
 internal static unsafe class ConvImplicit
 {
     private const int MR = GemmKernels.MR512, NR = GemmKernels.NR512, KC = GemmPacked.KC, NC = GemmPacked.NC;
+    // The loops below are [AggressiveOptimization]: jitted optimised on first use, not after ~30 calls of tier-0 code
+    // (measured: the first conv calls of a process ran at half speed, 18 vs 8 ms for se_resnet20's stage-1 conv).
 
     /// <summary>Off: every convolution takes the im2col path (tests compare the two; SE_CONV_IMPLICIT=0 turns it off for
     /// A/B timings).</summary>
@@ -102,6 +104,7 @@ internal static unsafe class ConvImplicit
     // j' / PQ, output (p, q) of j' % PQ), so no image wastes the tail of its last panel. B panels are packed from runs of
     // the padded images: the NR columns of a panel split into segments that stay in one output row of one image, and each
     // segment of row t is a contiguous copy from xPad + Offsets[t] + p·Pitch + q.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Forward(float* x, float* w, float* bias, float* y, in Conv2dGeometry g)
     {
         var lay = new Layout(g);
@@ -180,6 +183,7 @@ internal static unsafe class ConvImplicit
     // Columns [j0, j1) of every group's y_g = w_g · B_g, in blocks of NC columns; a panel's C goes straight to y or to a
     // scratch (mPad, NC + 16) that is then scattered into y; plus bias. Each element sums its KC blocks in order,
     // whatever j0, j1 and the destination are.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, float* bias, in Conv2dGeometry g, in Layout lay)
     {
         Workspace ws = t_workspace ??= new Workspace();
@@ -267,6 +271,7 @@ internal static unsafe class ConvImplicit
     // row t gets, for each of its segments, len floats from xb + off[t] + src at column dst. Copies are whole 16-float
     // vectors: the excess (< 16 floats) lands on columns written next (the next segment, the next row, the next panel,
     // or the workspace's slack), or on lanes past the block's last column, which never reach C.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackSegments(float* xb, int* off, int kc, int nc, int* segSrc, int* segDst, int* segLen, int* segEnd, float* dst)
     {
         int panelCount = (nc + NR - 1) / NR;
@@ -302,6 +307,7 @@ internal static unsafe class ConvImplicit
 
     // cBlock: (m, ldc), columns [jc, jc + nc) of all images -> y: (N, K, P, Q) rows of one group (y points at its first
     // channel), plus bias (m) when given.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ScatterBlock(float* cBlock, int ldc, int jc, int nc, float* y, float* bias, int m, int pq, long kpq)
     {
         for (int col = jc; col < jc + nc;)
@@ -336,6 +342,7 @@ internal static unsafe class ConvImplicit
     // x: (C, H, W) of one image -> xp: per channel the stride² phase planes of the zero-padded image (padded pixel
     // (h, w) at phase (h mod stride, w mod stride), row h / stride, column w / stride), then NR zeros. Stride 1: one
     // plane, the image at (pad, pad), zeros around it.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PadImage(float* x, float* xp, in Conv2dGeometry g, in Layout lay)
     {
         int pad = g.Padding, st = g.Stride;
@@ -392,6 +399,7 @@ internal static unsafe class ConvImplicit
     // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C/G, R, S) = Σ_n dy_n · im2col(x_n)ᵀ. Images are split into one
     // contiguous chunk per worker (chunks = min(N, threads) when parallel), each summing into its own buffer; the buffers
     // are added in chunk order (as the im2col path does).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void BackwardFilter(float* x, float* dy, float* dw, in Conv2dGeometry g)
     {
         var lay = new Layout(g);
@@ -457,6 +465,7 @@ internal static unsafe class ConvImplicit
     // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C/G, R, S). dw[k, t] = Σ_n Σ_p Σ_q dy[n, k, p, q]·xPad_n[Offsets[t] +
     // p·pitch + q]: each weight keeps 16 lane sums (q mod 16) over its images in order, reduced to one value at the end.
     // Images are split into one contiguous chunk per worker (as BackwardFilter), the chunks' lane sums added in order.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void BackwardFilterDot(float* x, float* dy, float* dw, in Conv2dGeometry g)
     {
         var lay = new Layout(g);
@@ -507,6 +516,7 @@ internal static unsafe class ConvImplicit
 
     // dy: (m, P, Q) (row stride pq), im2col row t = xb + off[t] over padded-width columns -> acc: (m, n, 16) lane sums
     // += dy[k, p, q]·row_t[p·pitch + q] for lane q mod 16. Tiles of 4 k × 6 t (24 accumulators); edges one pair at a time.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FilterDotImage(float* dy, int m, int pq, float* xb, int* off, int n, int P, int Q, int pitch, float* acc)
     {
         int m4 = m - m % 4, n6 = n - n % 6;
@@ -527,6 +537,7 @@ internal static unsafe class ConvImplicit
     }
 
     // 4 dy rows (stride pq) × 6 im2col rows (xb + off[0..6]) -> acc (row stride n·16 per k, 16 per t) += lane products.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotTile4x6(float* d0, int pq, float* xb, int* off, int P, int Q, int pitch, float* acc, int n)
     {
         float* d1 = d0 + pq, d2 = d1 + pq, d3 = d2 + pq;
@@ -567,6 +578,7 @@ internal static unsafe class ConvImplicit
     }
 
     // dy: (K, P, Q) of one image -> dyp: (K, lda) over the padded-width columns, zero where q >= Q.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WidenOutput(float* dy, float* dyp, int lda, in Conv2dGeometry g, in Layout lay)
     {
         for (int k = 0; k < g.K; k++)
@@ -584,6 +596,7 @@ internal static unsafe class ConvImplicit
 
     // a: (m, lda) (dy over padded-width columns, k = cols of them), B row t = xb + offsets[t] (k floats),
     // c: (m, n = offsets.Length) -> c = a·Bᵀ + beta·c. aPack holds one KC block of A (ceil(m/MR)·MR × KC).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void GemmTransOffsetRows(int m, int n, int k, float* a, int lda, float* xb, int[] offsets, float beta, float* c, int ldc, float* aPack)
     {
         Workspace ws = t_workspace ??= new Workspace();
@@ -616,6 +629,7 @@ internal static unsafe class ConvImplicit
     }
 
     // rows[j] (j < cols): kc floats each -> dst: kc × NR panel with dst[p·NR + j] = rows[j][p], columns j >= cols zero.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackTransposed(float** rows, int cols, int kc, float* dst)
     {
         int pTail = 0;

@@ -1,8 +1,12 @@
-// CPU convolution: float32 stride-1 convs on AVX-512 by the implicit GEMM of ConvImplicit.cs; otherwise forward by im2col + GEMM per image (1×1 stride-1 unpadded convs go straight to GEMM over the input),
-// backward-data as a forward conv with flipped weights (stride 1) or by GEMM + col2im, backward-filter by im2col + GEMM.
+// CPU convolution. Float32 on AVX-512: forward by the implicit GEMM of ConvImplicit.cs, backward-filter there too where
+// it pays (else as below). Otherwise (float64, no AVX-512): forward by im2col + GEMM per image (1×1 stride-1 unpadded
+// convs go straight to GEMM over the input), backward-filter by im2col + GEMM. Backward-data: a forward conv with
+// flipped weights (stride 1) or GEMM + col2im.
 // Groups are a strided batch of GEMMs; images run in parallel when the work is large enough to pay for the threads.
-// Im2ColReference / Col2ImReference are the plain loops the fast im2col / col2im are tested against.
+// Im2ColReference / Col2ImReference are the plain loops the fast im2col / col2im are tested against. The loops over whole
+// tensors are [AggressiveOptimization] (optimised from their first call, not after ~30 calls of tier-0 code).
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using SeFramework.Backends;
 
 namespace SeFramework.Cpu;
@@ -163,6 +167,7 @@ internal sealed unsafe partial class CpuBackend
     }
 
     // w: (K, C/G, R, S) -> wt: (C, K/G, R, S) with wt[gi·Cg + c, k, r, s] = w[gi·Kg + k, c, R−1−r, S−1−s].
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FlipWeights<T>(T* w, T* wt, in Conv2dGeometry g) where T : unmanaged
     {
         // Blocks of 16 k: the reads walk 16 weight rows side by side and each write is one contiguous run of 16·R·S
@@ -240,6 +245,7 @@ internal sealed unsafe partial class CpuBackend
     }
 
     // dy: (N, K, P, Q) -> dbias: (K), summed in double.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ConvBackwardBias<T>(T* dy, T* dbias, Conv2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
         long pq = (long)g.P * g.Q;
@@ -272,6 +278,7 @@ internal sealed unsafe partial class CpuBackend
 
     // x: (C, H, W) of one image -> col: (C·R·S, P·Q), as Im2ColReference: per kernel tap, the valid column range is
     // found once; padding columns are zeroed and the interior copied (stride 1: a block copy; else a strided gather).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Im2Col<T>(T* x, T* col, in Conv2dGeometry g, long ld) where T : unmanaged, INumberBase<T>
     {
         int hw = g.H * g.W;
@@ -324,6 +331,7 @@ internal sealed unsafe partial class CpuBackend
 
     // col: (C·R·S, P·Q) -> dx: (C, H, W) of one image (overwritten), as Col2ImReference: per tap and output row, the
     // valid columns are added back to the input row in one vector pass (stride 1) or a strided scatter.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Col2Im<T>(T* col, T* dx, in Conv2dGeometry g, long ld) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int hw = g.H * g.W;
