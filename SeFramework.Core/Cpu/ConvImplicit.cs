@@ -382,13 +382,20 @@ internal static unsafe class ConvImplicit
                 }
             return;
         }
+        // Rows are short (32 floats in se_resnet20): inline vector copies and gap fills, no per-row calls.
         long pos = 0; // everything in xp before pos is written
+        int w16 = g.W & ~15;
         for (int c = 0; c < g.C; c++)
             for (int h = 0; h < g.H; h++)
             {
                 long start = (long)c * lay.Plane + (long)(h + pad) * lay.Wp + pad;
-                if (start > pos) new Span<float>(xp + pos, (int)(start - pos)).Clear();
-                Buffer.MemoryCopy(x + ((long)c * g.H + h) * g.W, xp + start, g.W * sizeof(float), g.W * sizeof(float));
+                long gap = start - pos;
+                if (gap > 16) new Span<float>(xp + pos, (int)gap).Clear();
+                else for (long i = pos; i < start; i++) xp[i] = 0f;
+                float* src = x + ((long)c * g.H + h) * g.W, dst = xp + start;
+                int j = 0;
+                for (; j < w16; j += 16) Vector512.Store(Vector512.Load(src + j), dst + j);
+                for (; j < g.W; j++) dst[j] = src[j];
                 pos = start + g.W;
             }
         if (lay.ImageSize > pos) new Span<float>(xp + pos, (int)(lay.ImageSize - pos)).Clear();
