@@ -29,6 +29,10 @@ public sealed class ConvImplicitTests
         { 3, 4, 9, 7, 8, 3, 3, 3, 2, 2, 4 },    // stride 3, dilation 2, groups 4
         { 2, 5, 33, 64, 7, 3, 3, 2, 1, 1, 1 },  // stride 2 with Q = 32: backward-filter by dot products
         { 2, 3, 7, 81, 30, 3, 3, 2, 1, 1, 1 },  // stride 2 with Q = 41: backward-filter by the padded-width GEMM
+        { 1, 2, 6, 40, 3, 3, 3, 2, 2, 1, 1 },   // stride 2, padding 2: vector phase split with an even pad, scalar tail
+        { 2, 2, 5, 35, 3, 3, 3, 2, 0, 1, 1 },   // stride 2, padding 0: vector phase split, odd width
+        { 2, 6, 5, 7, 8, 1, 1, 1, 0, 1, 2 },    // 1×1 stride 1, groups 2: plain copy, segments across output rows
+        { 2, 5, 6, 6, 4, 1, 1, 2, 0, 1, 1 },    // 1×1 stride 2 (a projection shortcut)
     };
 
     [Theory]
