@@ -465,9 +465,11 @@ internal static unsafe class ConvImplicit
 
     /// <summary>Backward-filter by dot products (no packing): for output widths that are whole vectors (Q % 16 == 0) and
     /// a filter small enough that one 16-lane partial sum per weight fits in cache (K·C/G·R·S ≤ 64 Ki), where packing
-    /// the im2col matrix for a GEMM with few rows (K/G = 16 in se_resnet20) costs as much as the multiply-adds; not 1×1.</summary>
+    /// the im2col matrix for a GEMM with few rows (K/G = 16 in se_resnet20) costs as much as the multiply-adds; not 1×1.
+    /// Each 4×6 tile loads and stores its 24 lane sums once per image, so an image needs P·Q ≥ 256 (16 vector steps) to
+    /// amortise that (a Q = 8 variant over row pairs ran at 51 GF/s on 8×8 images against 83 for im2col + GEMM).</summary>
     internal static bool FilterDotApplies(in Conv2dGeometry g) =>
-        Applies(g) && (g.R > 1 || g.S > 1) && g.Q % 16 == 0 && (long)g.K * g.ColRows <= 1 << 16;
+        Applies(g) && (g.R > 1 || g.S > 1) && g.Q % 16 == 0 && g.P * g.Q >= 256 && (long)g.K * g.ColRows <= 1 << 16;
 
     // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C/G, R, S). dw[k, t] = Σ_n Σ_p Σ_q dy[n, k, p, q]·xPad_n[Offsets[t] +
     // p·pitch + q]: each weight keeps 16 lane sums (q mod 16) over its images in order, reduced to one value at the end.
