@@ -466,10 +466,9 @@ internal static unsafe class ConvImplicit
     /// <summary>Backward-filter by dot products (no packing): for output widths that are whole vectors (Q % 16 == 0) and
     /// a filter small enough that one 16-lane partial sum per weight fits in cache (K·C/G·R·S ≤ 64 Ki), where packing
     /// the im2col matrix for a GEMM with few rows (K/G = 16 in se_resnet20) costs as much as the multiply-adds; not 1×1.
-    /// Each 4×6 tile loads and stores its 24 lane sums once per image, so an image needs P·Q ≥ 256 (16 vector steps) to
-    /// amortise that (a Q = 8 variant over row pairs ran at 51 GF/s on 8×8 images against 83 for im2col + GEMM).</summary>
+    /// Each 4×6 tile loads and stores its 24 lane sums once per group of images with ~1024 output positions.</summary>
     internal static bool FilterDotApplies(in Conv2dGeometry g) =>
-        Applies(g) && (g.R > 1 || g.S > 1) && g.Q % 16 == 0 && g.P * g.Q >= 256 && (long)g.K * g.ColRows <= 1 << 16;
+        Applies(g) && (g.R > 1 || g.S > 1) && g.Q % 16 == 0 && (long)g.K * g.ColRows <= 1 << 16;
 
     // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C/G, R, S). dw[k, t] = Σ_n Σ_p Σ_q dy[n, k, p, q]·xPad_n[Offsets[t] +
     // p·pitch + q]: each weight keeps 16 lane sums (q mod 16) over its images in order, reduced to one value at the end.
@@ -485,30 +484,33 @@ internal static unsafe class ConvImplicit
         var partials = new nint[chunks];
         nint xAddr = (nint)x, dyAddr = (nint)dy;
         var gg = g;
+        // Images per pass over the tiles: enough for ~1024 output positions (64 vector steps per lane-sum round trip).
+        int nb = (int)Math.Clamp((1024 + pq - 1) / pq, 1, 16);
         CpuParallel.For(chunks, 1, (start, end) =>
         {
             for (int chunk = start; chunk < end; chunk++)
             {
                 float* acc = (float*)CpuAllocator.Rent(accSize * sizeof(float), zero: true);
                 partials[chunk] = (nint)acc;
-                float* xp = (float*)CpuAllocator.Rent(lay.ImageSize * sizeof(float), zero: false);
+                float* xp = (float*)CpuAllocator.Rent(nb * lay.ImageSize * sizeof(float), zero: false);
                 try
                 {
                     int first = (int)((long)gg.N * chunk / chunks), last = (int)((long)gg.N * (chunk + 1) / chunks);
                     fixed (int* off = lay.Offsets)
-                        for (int n = first; n < last; n++)
+                        for (int n = first; n < last; n += nb)
                         {
+                            int count = Math.Min(nb, last - n);
                             using (CpuProfiler.Op("Conv.Pad(filter)"))
-                                PadImage((float*)xAddr + n * chw, xp, gg, lay);
+                                for (int i = 0; i < count; i++) PadImage((float*)xAddr + (n + i) * chw, xp + i * lay.ImageSize, gg, lay);
                             using var _p = CpuProfiler.Op("Conv.FilterDot");
                             for (int gi = 0; gi < gg.Groups; gi++)
-                                FilterDotImage((float*)dyAddr + n * kpq + gi * kg * pq, kg, (int)pq, xp + (long)gi * gg.CPerGroup * lay.Plane,
-                                    off, crs, gg.P, gg.Q, lay.Pitch, acc + (long)gi * kg * crs * 16);
+                                FilterDotImages((float*)dyAddr + n * kpq + gi * kg * pq, kpq, xp + (long)gi * gg.CPerGroup * lay.Plane, lay.ImageSize,
+                                    count, kg, (int)pq, off, crs, gg.P, gg.Q, lay.Pitch, acc + (long)gi * kg * crs * 16);
                         }
                 }
                 finally
                 {
-                    CpuAllocator.Return(xp, lay.ImageSize * sizeof(float));
+                    CpuAllocator.Return(xp, nb * lay.ImageSize * sizeof(float));
                 }
             }
         });
@@ -523,34 +525,38 @@ internal static unsafe class ConvImplicit
         CpuAllocator.Return(total, accSize * sizeof(float));
     }
 
-    // dy: (m, P, Q) (row stride pq), im2col row t = xb + off[t] over padded-width columns -> acc: (m, n, 16) lane sums
-    // += dy[k, p, q]·row_t[p·pitch + q] for lane q mod 16. Tiles of 4 k × 6 t (24 accumulators); edges one pair at a time.
+    // For images i < count: dy_i = dy + i·dyStride: (m, P, Q) (row stride pq), im2col row t of image i = xb + i·xStride +
+    // off[t] over padded-width columns -> acc: (m, n, 16) lane sums += dy_i[k, p, q]·row_t[p·pitch + q] for lane q mod 16,
+    // images in order. Tiles of 4 k × 6 t (24 accumulators, loaded and stored once per call); edges one pair at a time.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void FilterDotImage(float* dy, int m, int pq, float* xb, int* off, int n, int P, int Q, int pitch, float* acc)
+    private static void FilterDotImages(float* dy, long dyStride, float* xb, long xStride, int count, int m, int pq, int* off, int n,
+        int P, int Q, int pitch, float* acc)
     {
         int m4 = m - m % 4, n6 = n - n % 6;
         for (int k0 = 0; k0 < m4; k0 += 4)
             for (int t0 = 0; t0 < n6; t0 += 6)
-                DotTile4x6(dy + (long)k0 * pq, pq, xb, off + t0, P, Q, pitch, acc + ((long)k0 * n + t0) * 16, n);
+                DotTile4x6(dy + (long)k0 * pq, dyStride, pq, xb, xStride, count, off + t0, P, Q, pitch, acc + ((long)k0 * n + t0) * 16, n);
         for (int k = 0; k < m; k++)
             for (int t = k < m4 ? n6 : 0; t < n; t++)
             {
                 float* a = acc + ((long)k * n + t) * 16;
                 var s = Vector512.Load(a);
-                float* d = dy + (long)k * pq, xr = xb + off[t];
-                for (int p = 0; p < P; p++)
-                    for (int q = 0; q < Q; q += 16)
-                        s = Vector512.FusedMultiplyAdd(Vector512.Load(d + p * Q + q), Vector512.Load(xr + p * pitch + q), s);
+                for (int i = 0; i < count; i++)
+                {
+                    float* d = dy + i * dyStride + (long)k * pq, xr = xb + i * xStride + off[t];
+                    for (int p = 0; p < P; p++)
+                        for (int q = 0; q < Q; q += 16)
+                            s = Vector512.FusedMultiplyAdd(Vector512.Load(d + p * Q + q), Vector512.Load(xr + p * pitch + q), s);
+                }
                 s.Store(a);
             }
     }
 
-    // 4 dy rows (stride pq) × 6 im2col rows (xb + off[0..6]) -> acc (row stride n·16 per k, 16 per t) += lane products.
+    // 4 dy rows (stride pq) × 6 im2col rows (xb + off[0..6]) of each of count images (strides dyStride, xStride) -> acc
+    // (row stride n·16 per k, 16 per t) += lane products.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DotTile4x6(float* d0, int pq, float* xb, int* off, int P, int Q, int pitch, float* acc, int n)
+    private static void DotTile4x6(float* dy, long dyStride, int pq, float* xb, long xStride, int count, int* off, int P, int Q, int pitch, float* acc, int n)
     {
-        float* d1 = d0 + pq, d2 = d1 + pq, d3 = d2 + pq;
-        float* x0 = xb + off[0], x1 = xb + off[1], x2 = xb + off[2], x3 = xb + off[3], x4 = xb + off[4], x5 = xb + off[5];
         long r1 = (long)n * 16, r2 = 2 * r1, r3 = 3 * r1;
         var a00 = Vector512.Load(acc); var a01 = Vector512.Load(acc + 16); var a02 = Vector512.Load(acc + 32);
         var a03 = Vector512.Load(acc + 48); var a04 = Vector512.Load(acc + 64); var a05 = Vector512.Load(acc + 80);
@@ -560,24 +566,30 @@ internal static unsafe class ConvImplicit
         var a23 = Vector512.Load(acc + r2 + 48); var a24 = Vector512.Load(acc + r2 + 64); var a25 = Vector512.Load(acc + r2 + 80);
         var a30 = Vector512.Load(acc + r3); var a31 = Vector512.Load(acc + r3 + 16); var a32 = Vector512.Load(acc + r3 + 32);
         var a33 = Vector512.Load(acc + r3 + 48); var a34 = Vector512.Load(acc + r3 + 64); var a35 = Vector512.Load(acc + r3 + 80);
-        for (int p = 0; p < P; p++)
+        for (int i = 0; i < count; i++)
         {
-            int jd = p * Q, jx = p * pitch;
-            for (int q = 0; q < Q; q += 16, jd += 16, jx += 16)
+            float* d0 = dy + i * dyStride, d1 = d0 + pq, d2 = d1 + pq, d3 = d2 + pq;
+            float* xi = xb + i * xStride;
+            float* x0 = xi + off[0], x1 = xi + off[1], x2 = xi + off[2], x3 = xi + off[3], x4 = xi + off[4], x5 = xi + off[5];
+            for (int p = 0; p < P; p++)
             {
-                var v0 = Vector512.Load(d0 + jd); var v1 = Vector512.Load(d1 + jd); var v2 = Vector512.Load(d2 + jd); var v3 = Vector512.Load(d3 + jd);
-                var u = Vector512.Load(x0 + jx);
-                a00 = Vector512.FusedMultiplyAdd(v0, u, a00); a10 = Vector512.FusedMultiplyAdd(v1, u, a10); a20 = Vector512.FusedMultiplyAdd(v2, u, a20); a30 = Vector512.FusedMultiplyAdd(v3, u, a30);
-                u = Vector512.Load(x1 + jx);
-                a01 = Vector512.FusedMultiplyAdd(v0, u, a01); a11 = Vector512.FusedMultiplyAdd(v1, u, a11); a21 = Vector512.FusedMultiplyAdd(v2, u, a21); a31 = Vector512.FusedMultiplyAdd(v3, u, a31);
-                u = Vector512.Load(x2 + jx);
-                a02 = Vector512.FusedMultiplyAdd(v0, u, a02); a12 = Vector512.FusedMultiplyAdd(v1, u, a12); a22 = Vector512.FusedMultiplyAdd(v2, u, a22); a32 = Vector512.FusedMultiplyAdd(v3, u, a32);
-                u = Vector512.Load(x3 + jx);
-                a03 = Vector512.FusedMultiplyAdd(v0, u, a03); a13 = Vector512.FusedMultiplyAdd(v1, u, a13); a23 = Vector512.FusedMultiplyAdd(v2, u, a23); a33 = Vector512.FusedMultiplyAdd(v3, u, a33);
-                u = Vector512.Load(x4 + jx);
-                a04 = Vector512.FusedMultiplyAdd(v0, u, a04); a14 = Vector512.FusedMultiplyAdd(v1, u, a14); a24 = Vector512.FusedMultiplyAdd(v2, u, a24); a34 = Vector512.FusedMultiplyAdd(v3, u, a34);
-                u = Vector512.Load(x5 + jx);
-                a05 = Vector512.FusedMultiplyAdd(v0, u, a05); a15 = Vector512.FusedMultiplyAdd(v1, u, a15); a25 = Vector512.FusedMultiplyAdd(v2, u, a25); a35 = Vector512.FusedMultiplyAdd(v3, u, a35);
+                int jd = p * Q, jx = p * pitch;
+                for (int q = 0; q < Q; q += 16, jd += 16, jx += 16)
+                {
+                    var v0 = Vector512.Load(d0 + jd); var v1 = Vector512.Load(d1 + jd); var v2 = Vector512.Load(d2 + jd); var v3 = Vector512.Load(d3 + jd);
+                    var u = Vector512.Load(x0 + jx);
+                    a00 = Vector512.FusedMultiplyAdd(v0, u, a00); a10 = Vector512.FusedMultiplyAdd(v1, u, a10); a20 = Vector512.FusedMultiplyAdd(v2, u, a20); a30 = Vector512.FusedMultiplyAdd(v3, u, a30);
+                    u = Vector512.Load(x1 + jx);
+                    a01 = Vector512.FusedMultiplyAdd(v0, u, a01); a11 = Vector512.FusedMultiplyAdd(v1, u, a11); a21 = Vector512.FusedMultiplyAdd(v2, u, a21); a31 = Vector512.FusedMultiplyAdd(v3, u, a31);
+                    u = Vector512.Load(x2 + jx);
+                    a02 = Vector512.FusedMultiplyAdd(v0, u, a02); a12 = Vector512.FusedMultiplyAdd(v1, u, a12); a22 = Vector512.FusedMultiplyAdd(v2, u, a22); a32 = Vector512.FusedMultiplyAdd(v3, u, a32);
+                    u = Vector512.Load(x3 + jx);
+                    a03 = Vector512.FusedMultiplyAdd(v0, u, a03); a13 = Vector512.FusedMultiplyAdd(v1, u, a13); a23 = Vector512.FusedMultiplyAdd(v2, u, a23); a33 = Vector512.FusedMultiplyAdd(v3, u, a33);
+                    u = Vector512.Load(x4 + jx);
+                    a04 = Vector512.FusedMultiplyAdd(v0, u, a04); a14 = Vector512.FusedMultiplyAdd(v1, u, a14); a24 = Vector512.FusedMultiplyAdd(v2, u, a24); a34 = Vector512.FusedMultiplyAdd(v3, u, a34);
+                    u = Vector512.Load(x5 + jx);
+                    a05 = Vector512.FusedMultiplyAdd(v0, u, a05); a15 = Vector512.FusedMultiplyAdd(v1, u, a15); a25 = Vector512.FusedMultiplyAdd(v2, u, a25); a35 = Vector512.FusedMultiplyAdd(v3, u, a35);
+                }
             }
         }
         a00.Store(acc); a01.Store(acc + 16); a02.Store(acc + 32); a03.Store(acc + 48); a04.Store(acc + 64); a05.Store(acc + 80);

@@ -22,6 +22,7 @@ public sealed class ConvImplicitTests
         { 2, 3, 6, 7, 2, 1, 3, 1, 1, 1, 1 },      // 1×3 kernel (padding 1 on both axes)
         { 2, 3, 16, 32, 8, 3, 3, 1, 1, 1, 1 },    // Q = 32: backward-filter by dot products
         { 2, 6, 18, 18, 18, 3, 3, 1, 0, 1, 2 },   // P = Q = 16, groups 2, K/G = 9 and C/G·R·S = 27: dot-product edge tiles
+        { 5, 6, 3, 18, 8, 3, 3, 1, 0, 1, 1 },     // P·Q = 16: the dot product over a group of images (all 5 in one pass)
         { 2, 5, 3, 40, 30, 3, 3, 1, 1, 1, 1 },    // Q = 40: backward-filter by the padded-width GEMM, K = 30
         { 9, 32, 6, 10, 28, 3, 3, 1, 1, 1, 1 },   // C·R·S = 288 (two KC blocks), 540 columns (two NC blocks), parallel chunks
         { 2, 4, 9, 8, 6, 3, 3, 2, 1, 1, 2 },    // stride 2, odd height, groups 2 (phase planes)
@@ -103,7 +104,6 @@ public sealed class ConvImplicitTests
         Assert.True(ConvImplicit.FilterApplies(G(2, 5, 3, 40, 30, 1)));
         Assert.False(ConvImplicit.FilterApplies(G(1, 3, 7, 5, 4, 1))); // Q = 5: the im2col path
         Assert.True(ConvImplicit.FilterDotApplies(G(2, 6, 18, 18, 18, 0)));
-        Assert.False(ConvImplicit.FilterDotApplies(G(2, 6, 5, 18, 18, 0))); // P·Q = 48: too few vector steps per image
     }
 
     private static void AssertClose(float[] expected, float[] actual, double tol, string what)
