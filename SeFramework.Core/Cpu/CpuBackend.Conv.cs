@@ -1,7 +1,7 @@
 // CPU convolution. Float32 on AVX-512: forward by the implicit GEMM of ConvImplicit.cs, backward-filter there too where
 // it pays (else as below). Otherwise (float64, no AVX-512): forward by im2col + GEMM per image (1×1 stride-1 unpadded
 // convs go straight to GEMM over the input), backward-filter by im2col + GEMM. Backward-data: a forward conv with
-// flipped weights (stride 1) or GEMM + col2im.
+// flipped weights (stride 1), a scattered pointwise forward conv (float32 1×1 with stride > 1), or GEMM + col2im.
 // Groups are a strided batch of GEMMs; images run in parallel when the work is large enough to pay for the threads.
 // Im2ColReference / Col2ImReference are the plain loops the fast im2col / col2im are tested against. The loops over whole
 // tensors are [AggressiveOptimization] (optimised from their first call, not after ~30 calls of tier-0 code).
@@ -126,6 +126,11 @@ internal sealed unsafe partial class CpuBackend
             }
             return;
         }
+        if (typeof(T) == typeof(float) && ConvImplicit.Enabled && g.R == 1 && g.S == 1 && g.Padding == 0 && ConvImplicit.Applies(g))
+        {
+            StridedPointwiseBackwardData((float*)dyAddr, (float*)wAddr, (float*)dxAddr, g);
+            return;
+        }
         long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, ld = ColLd(pq), colSize = (long)g.C * g.R * g.S * ld;
         ForEachItem(g.N, g.K * pq * g.ColRows, n =>
         {
@@ -149,6 +154,37 @@ internal sealed unsafe partial class CpuBackend
         });
     }
 
+
+    // dy: (N, K, P, Q), w: (K, C/G, 1, 1) -> dx: (N, C, H, W) of an unpadded 1×1 convolution with stride > 1: the
+    // pointwise forward conv of dy with the transposed weights gives dx at the sampled pixels (p·stride, q·stride); every
+    // other pixel is zero. The implicit forward packs the 2048×1024 transposed weights of a ResNet-50 projection once per
+    // call, where GEMM + col2im packed them once per image.
+    private static void StridedPointwiseBackwardData(float* dy, float* w, float* dx, in Conv2dGeometry g)
+    {
+        var gt = new Conv2dGeometry(g.N, g.K, g.P, g.Q, g.C, 1, 1, g.P, g.Q, 1, 0, 1, g.Groups);
+        long wLen = (long)g.K * g.CPerGroup, tLen = (long)g.N * g.C * g.P * g.Q;
+        float* wt = (float*)CpuAllocator.Rent(wLen * sizeof(float), zero: false);
+        float* t = (float*)CpuAllocator.Rent(tLen * sizeof(float), zero: false);
+        try
+        {
+            FlipWeights(w, wt, g);
+            ConvForward<float>((nint)dy, (nint)wt, 0, (nint)t, gt);
+            // t: (N, C, P, Q) -> dx[n, c, p·stride, q·stride], zeros elsewhere.
+            long planes = (long)g.N * g.C;
+            new Span<float>(dx, checked((int)(planes * g.H * g.W))).Clear();
+            for (long i = 0; i < planes; i++)
+            {
+                float* src = t + i * g.P * g.Q, dst = dx + i * g.H * g.W;
+                for (int p = 0; p < g.P; p++)
+                    for (int q = 0; q < g.Q; q++) dst[(long)p * g.Stride * g.W + q * g.Stride] = src[p * g.Q + q];
+            }
+        }
+        finally
+        {
+            CpuAllocator.Return(wt, wLen * sizeof(float));
+            CpuAllocator.Return(t, tLen * sizeof(float));
+        }
+    }
 
     /// <summary>For a stride-1 convolution whose padding is at most dilation·(R−1) (and likewise for S), the geometry
     /// of the forward convolution that computes its input gradient: input dy (N, K, P, Q), weights (C, K/G, R, S),

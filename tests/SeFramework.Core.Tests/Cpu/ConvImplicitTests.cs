@@ -1,5 +1,6 @@
 // ConvImplicitTests: the float32 implicit-GEMM convolution (forward, stride-1 backward-data through the flipped forward,
-// backward-filter by padded-width GEMM or lane dot products; strides via phase planes) against ReferenceNn on awkward shapes.
+// strided 1×1 backward-data through a pointwise forward, backward-filter by padded-width GEMM or lane dot products;
+// strides via phase planes) against ReferenceNn on awkward shapes.
 using SeFramework.Backends;
 using SeFramework.Cpu;
 using Xunit;
@@ -33,7 +34,8 @@ public sealed class ConvImplicitTests
         { 1, 2, 6, 40, 3, 3, 3, 2, 2, 1, 1 },   // stride 2, padding 2: vector phase split with an even pad, scalar tail
         { 2, 2, 5, 35, 3, 3, 3, 2, 0, 1, 1 },   // stride 2, padding 0: vector phase split, odd width
         { 2, 6, 5, 7, 8, 1, 1, 1, 0, 1, 2 },    // 1×1 stride 1, groups 2: plain copy, segments across output rows
-        { 2, 5, 6, 6, 4, 1, 1, 2, 0, 1, 1 },    // 1×1 stride 2 (a projection shortcut)
+        { 2, 5, 6, 6, 4, 1, 1, 2, 0, 1, 1 },    // 1×1 stride 2 (a projection shortcut; backward-data scatters a pointwise conv)
+        { 2, 6, 7, 5, 4, 1, 1, 3, 0, 1, 2 },    // 1×1 stride 3, groups 2, odd sizes
     };
 
     [Theory]
