@@ -1,8 +1,12 @@
-// CPU convolution: forward by im2col + GEMM per image (1×1 stride-1 unpadded convs go straight to GEMM over the input),
-// backward-data as a forward conv with flipped weights (stride 1) or by GEMM + col2im, backward-filter by im2col + GEMM.
+// CPU convolution. Float32 on AVX-512: forward by the implicit GEMM of ConvImplicit.cs, backward-filter there too where
+// it pays (else as below). Otherwise (float64, no AVX-512): forward by im2col + GEMM per image (1×1 stride-1 unpadded
+// convs go straight to GEMM over the input), backward-filter by im2col + GEMM. Backward-data: a forward conv with
+// flipped weights (stride 1), a scattered pointwise forward conv (float32 1×1 with stride > 1), or GEMM + col2im.
 // Groups are a strided batch of GEMMs; images run in parallel when the work is large enough to pay for the threads.
-// Im2ColReference / Col2ImReference are the plain loops the fast im2col / col2im are tested against.
+// Im2ColReference / Col2ImReference are the plain loops the fast im2col / col2im are tested against. The loops over whole
+// tensors are [AggressiveOptimization] (optimised from their first call, not after ~30 calls of tier-0 code).
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using SeFramework.Backends;
 
 namespace SeFramework.Cpu;
@@ -59,6 +63,11 @@ internal sealed unsafe partial class CpuBackend
     private static void ConvForward<T>(nint xAddr, nint wAddr, nint biasAddr, nint yAddr, Conv2dGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.Applies(g))
+        {
+            ConvImplicit.Forward((float*)xAddr, (float*)wAddr, (float*)biasAddr, (float*)yAddr, g);
+            return;
+        }
         long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, ld = ColLd(pq), colSize = (long)g.C * g.R * g.S * ld;
         ForEachItem(g.N, g.K * pq * g.ColRows, n =>
         {
@@ -100,7 +109,7 @@ internal sealed unsafe partial class CpuBackend
     private static void ConvBackwardData<T>(nint dyAddr, nint wAddr, nint dxAddr, Conv2dGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (TransposedAsForward(g, out var gt))
+        if (TransposedAsForward(g, out var gt, pointwise: typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.Applies(g)))
         {
             // Stride 1: dx is the forward convolution of dy with the flipped, channel-swapped weights and padding
             // dilation·(R−1) − padding; its GEMM has depth K/G·R·S instead of K/G and needs no col2im.
@@ -115,6 +124,11 @@ internal sealed unsafe partial class CpuBackend
             {
                 CpuAllocator.Return(wt, wLen * sizeof(T));
             }
+            return;
+        }
+        if (typeof(T) == typeof(float) && ConvImplicit.Enabled && g.R == 1 && g.S == 1 && g.Padding == 0 && ConvImplicit.Applies(g))
+        {
+            StridedPointwiseBackwardData((float*)dyAddr, (float*)wAddr, (float*)dxAddr, g);
             return;
         }
         long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, ld = ColLd(pq), colSize = (long)g.C * g.R * g.S * ld;
@@ -141,13 +155,45 @@ internal sealed unsafe partial class CpuBackend
     }
 
 
-    /// <summary>For a stride-1, non-pointwise convolution whose padding is at most dilation·(R−1) (and likewise for S),
-    /// the geometry of the forward convolution that computes its input gradient: input dy (N, K, P, Q), weights
-    /// (C, K/G, R, S), output (N, C, H, W), padding dilation·(R−1) − padding.</summary>
-    internal static bool TransposedAsForward(in Conv2dGeometry g, out Conv2dGeometry gt)
+    // dy: (N, K, P, Q), w: (K, C/G, 1, 1) -> dx: (N, C, H, W) of an unpadded 1×1 convolution with stride > 1: the
+    // pointwise forward conv of dy with the transposed weights gives dx at the sampled pixels (p·stride, q·stride); every
+    // other pixel is zero. The implicit forward packs the 2048×1024 transposed weights of a ResNet-50 projection once per
+    // call, where GEMM + col2im packed them once per image.
+    private static void StridedPointwiseBackwardData(float* dy, float* w, float* dx, in Conv2dGeometry g)
+    {
+        var gt = new Conv2dGeometry(g.N, g.K, g.P, g.Q, g.C, 1, 1, g.P, g.Q, 1, 0, 1, g.Groups);
+        long wLen = (long)g.K * g.CPerGroup, tLen = (long)g.N * g.C * g.P * g.Q;
+        float* wt = (float*)CpuAllocator.Rent(wLen * sizeof(float), zero: false);
+        float* t = (float*)CpuAllocator.Rent(tLen * sizeof(float), zero: false);
+        try
+        {
+            FlipWeights(w, wt, g);
+            ConvForward<float>((nint)dy, (nint)wt, 0, (nint)t, gt);
+            // t: (N, C, P, Q) -> dx[n, c, p·stride, q·stride], zeros elsewhere.
+            long planes = (long)g.N * g.C;
+            new Span<float>(dx, checked((int)(planes * g.H * g.W))).Clear();
+            for (long i = 0; i < planes; i++)
+            {
+                float* src = t + i * g.P * g.Q, dst = dx + i * g.H * g.W;
+                for (int p = 0; p < g.P; p++)
+                    for (int q = 0; q < g.Q; q++) dst[(long)p * g.Stride * g.W + q * g.Stride] = src[p * g.Q + q];
+            }
+        }
+        finally
+        {
+            CpuAllocator.Return(wt, wLen * sizeof(float));
+            CpuAllocator.Return(t, tLen * sizeof(float));
+        }
+    }
+
+    /// <summary>For a stride-1 convolution whose padding is at most dilation·(R−1) (and likewise for S), the geometry
+    /// of the forward convolution that computes its input gradient: input dy (N, K, P, Q), weights (C, K/G, R, S),
+    /// output (N, C, H, W), padding dilation·(R−1) − padding. Pointwise convolutions only when <paramref name="pointwise"/>
+    /// (the implicit forward then packs the transposed weights once per call instead of once per image).</summary>
+    internal static bool TransposedAsForward(in Conv2dGeometry g, out Conv2dGeometry gt, bool pointwise = false)
     {
         int pad = g.Dilation * (g.R - 1) - g.Padding;
-        if (g.Stride != 1 || g.IsPointwise || g.R != g.S || pad < 0)
+        if (g.Stride != 1 || (g.IsPointwise && !pointwise) || g.R != g.S || pad < 0)
         {
             gt = default;
             return false;
@@ -157,17 +203,21 @@ internal sealed unsafe partial class CpuBackend
     }
 
     // w: (K, C/G, R, S) -> wt: (C, K/G, R, S) with wt[gi·Cg + c, k, r, s] = w[gi·Kg + k, c, R−1−r, S−1−s].
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FlipWeights<T>(T* w, T* wt, in Conv2dGeometry g) where T : unmanaged
     {
+        // Blocks of 16 k: the reads walk 16 weight rows side by side and each write is one contiguous run of 16·R·S
+        // (a plain k-then-c loop reads or writes at a stride of C/G·R·S and misses the cache on every element).
         int cg = g.CPerGroup, kg = g.KPerGroup, rs = g.R * g.S;
         for (int gi = 0; gi < g.Groups; gi++)
-            for (int k = 0; k < kg; k++)
+            for (int k0 = 0; k0 < kg; k0 += 16)
                 for (int c = 0; c < cg; c++)
-                {
-                    T* src = w + ((long)(gi * kg + k) * cg + c) * rs;
-                    T* dst = wt + ((long)(gi * cg + c) * kg + k) * rs;
-                    for (int i = 0; i < rs; i++) dst[i] = src[rs - 1 - i];
-                }
+                    for (int k = k0; k < Math.Min(kg, k0 + 16); k++)
+                    {
+                        T* src = w + ((long)(gi * kg + k) * cg + c) * rs;
+                        T* dst = wt + ((long)(gi * cg + c) * kg + k) * rs;
+                        for (int i = 0; i < rs; i++) dst[i] = src[rs - 1 - i];
+                    }
     }
 
     // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C/G, R, S).
@@ -176,6 +226,16 @@ internal sealed unsafe partial class CpuBackend
     private static void ConvBackwardFilter<T>(nint xAddr, nint dyAddr, nint dwAddr, Conv2dGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.FilterDotApplies(g))
+        {
+            ConvImplicit.BackwardFilterDot((float*)xAddr, (float*)dyAddr, (float*)dwAddr, g);
+            return;
+        }
+        if (typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.FilterApplies(g))
+        {
+            ConvImplicit.BackwardFilter((float*)xAddr, (float*)dyAddr, (float*)dwAddr, g);
+            return;
+        }
         long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, ld = ColLd(pq), colSize = (long)g.C * g.R * g.S * ld;
         long dwSize = (long)g.K * g.ColRows;
         int chunks = RunParallel(g.N, g.K * pq * g.ColRows) ? Math.Min(g.N, CpuParallel.MaxThreads) : 1;
@@ -221,6 +281,7 @@ internal sealed unsafe partial class CpuBackend
     }
 
     // dy: (N, K, P, Q) -> dbias: (K), summed in double.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ConvBackwardBias<T>(T* dy, T* dbias, Conv2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
         long pq = (long)g.P * g.Q;
@@ -253,6 +314,7 @@ internal sealed unsafe partial class CpuBackend
 
     // x: (C, H, W) of one image -> col: (C·R·S, P·Q), as Im2ColReference: per kernel tap, the valid column range is
     // found once; padding columns are zeroed and the interior copied (stride 1: a block copy; else a strided gather).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Im2Col<T>(T* x, T* col, in Conv2dGeometry g, long ld) where T : unmanaged, INumberBase<T>
     {
         int hw = g.H * g.W;
@@ -305,6 +367,7 @@ internal sealed unsafe partial class CpuBackend
 
     // col: (C·R·S, P·Q) -> dx: (C, H, W) of one image (overwritten), as Col2ImReference: per tap and output row, the
     // valid columns are added back to the input row in one vector pass (stride 1) or a strided scatter.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Col2Im<T>(T* col, T* dx, in Conv2dGeometry g, long ld) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int hw = g.H * g.W;

@@ -15,12 +15,16 @@ internal static unsafe class GemmKernels
     // Measured in L1 on the Zen 4 dev guest: 117 GFLOP/s = one 512-bit FMA per cycle at ~3.7 GHz, i.e. that core's peak.
     internal const int MR512 = 12, NR512 = 32;
 
+    // The kernels are [AggressiveOptimization]: jitted optimised on their first call instead of running tier-0 / OSR
+    // code for the first ~30 calls (on a loaded machine the background tier-1 JIT took seconds to catch up).
+
     // Tile 6×16 for Vector256: 6 rows × 2 ymm = 12 accumulators + 2 B vectors + 1 broadcast = 15 of the 16 ymm registers.
     internal const int MR256 = 6, NR256 = 16;
 
     // ap: packed A panel (kc, MR), bp: B panel (kc, NR) with row stride ldbp (NR when packed, ldb when read in place)
     // acc (MR, NR) = sum over p < kc of ap[p, :]^T ⊗ bp[p, :] (outer products, FMAs in p order);
     // then c = alpha*acc (beta == 0) or c = fma(acc, alpha, beta*c); partial tiles (rows < MR or cols < NR) go through tile.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Kernel12x32(int kc, float* ap, float* bp, long ldbp, float* c, int ldc, float alpha, float beta, int rows, int cols, float* tile)
     {
         PrefetchTile(c, ldc, rows, 32);
@@ -87,6 +91,7 @@ internal static unsafe class GemmKernels
     // Bottom-edge variants of Kernel12x32 for panels with at most 8 or 4 valid rows (m % 12, or small m such as the
     // 4..8 channels per group of ResNeXt convolutions): same packed panel (row stride 12), same per-element FMA order
     // (so the same bits as the 12-row kernel), but no work on the zero-padded rows.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Kernel8x32(int kc, float* ap, float* bp, long ldbp, float* c, int ldc, float alpha, float beta, int rows, int cols, float* tile)
     {
         PrefetchTile(c, ldc, rows, 32);
@@ -134,6 +139,7 @@ internal static unsafe class GemmKernels
         UpdateEdge(tile, 32, c, ldc, alpha, beta, rows, cols);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Kernel4x32(int kc, float* ap, float* bp, long ldbp, float* c, int ldc, float alpha, float beta, int rows, int cols, float* tile)
     {
         PrefetchTile(c, ldc, rows, 32);
@@ -165,6 +171,7 @@ internal static unsafe class GemmKernels
         UpdateEdge(tile, 32, c, ldc, alpha, beta, rows, cols);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Kernel6x16(int kc, float* ap, float* bp, long ldbp, float* c, int ldc, float alpha, float beta, int rows, int cols, float* tile)
     {
         PrefetchTile(c, ldc, rows, 16);

@@ -1,5 +1,6 @@
 // GemmPacked: the fast float GEMM driver: cache blocking, packing of A and B panels (all transpositions handled here,
 // never by a materialised transpose), per-thread packing buffers, and the parallel split over N or M panels.
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -132,6 +133,7 @@ internal static unsafe class GemmPacked
     // ---- packing ----------------------------------------------------------------------------------------------------
 
     // op(A)[i0:i0+mc, p0:p0+kc] -> ceil(mc/mr) panels, each kc×mr (for every p the mr row values, rows past mc zeroed).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PackA(bool transA, float* a, int lda, int i0, int p0, int mc, int kc, int mr, float* dst)
     {
         float** rowPtr = stackalloc float*[mr];
@@ -188,6 +190,7 @@ internal static unsafe class GemmPacked
     }
 
     // op(B)[p0:p0+kc, j0:j0+nc] -> ceil(nc/nr) panels, each kc×nr (for every p the nr column values, columns past nc zeroed).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PackB(bool transB, float* b, int ldb, int p0, int j0, int kc, int nc, int nr, float* dst)
     {
         for (int jr = 0; jr < nc; jr += nr, dst += (long)nr * kc)

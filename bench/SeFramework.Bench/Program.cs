@@ -8,5 +8,7 @@ if (args.Length > 0 && args[0] == "--bandwidth")
     return SeFramework.Bench.BandwidthTimer.Run(args);
 if (args.Length > 0 && args[0] == "--conv")
     return SeFramework.Bench.ConvTimer.Run(args);
+if (args.Length > 0 && args[0] == "--convparts")
+    return SeFramework.Bench.ConvPartsTimer.Run(args);
 BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
 return 0;

@@ -1,0 +1,118 @@
+// ConvImplicitTests: the float32 implicit-GEMM convolution (forward, stride-1 backward-data through the flipped forward,
+// strided 1×1 backward-data through a pointwise forward, backward-filter by padded-width GEMM or lane dot products;
+// strides via phase planes) against ReferenceNn on awkward shapes.
+using SeFramework.Backends;
+using SeFramework.Cpu;
+using Xunit;
+
+namespace SeFramework.Core.Tests.Cpu;
+
+[Collection(nameof(CpuThreadsCollection))]
+public sealed class ConvImplicitTests
+{
+    public static TheoryData<int, int, int, int, int, int, int, int, int, int, int> Shapes => new()
+    {
+        // N, C, H, W, K, R, S, stride, padding, dilation, groups
+        { 1, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1 },      // batch 1, odd non-square input
+        { 3, 5, 9, 11, 13, 3, 3, 1, 1, 1, 1 },    // K = 13 (a 12-row panel + 1), images straddling column panels
+        { 2, 4, 1, 1, 6, 3, 3, 1, 1, 1, 1 },      // 1×1 spatial: one output per image, only the centre tap sees data
+        { 2, 6, 8, 8, 6, 3, 3, 1, 2, 2, 3 },      // dilation 2, padding 2, groups 3
+        { 2, 4, 6, 7, 5, 3, 3, 1, 0, 1, 1 },      // padding 0
+        { 2, 8, 6, 6, 8, 3, 3, 1, 1, 1, 8 },      // depthwise
+        { 2, 3, 9, 9, 4, 5, 5, 1, 2, 1, 1 },      // kernel 5
+        { 2, 3, 6, 7, 2, 1, 3, 1, 1, 1, 1 },      // 1×3 kernel (padding 1 on both axes)
+        { 2, 3, 16, 32, 8, 3, 3, 1, 1, 1, 1 },    // Q = 32: backward-filter by dot products
+        { 2, 6, 18, 18, 18, 3, 3, 1, 0, 1, 2 },   // P = Q = 16, groups 2, K/G = 9 and C/G·R·S = 27: dot-product edge tiles
+        { 5, 6, 3, 18, 8, 3, 3, 1, 0, 1, 1 },     // P·Q = 16: the dot product over a group of images (all 5 in one pass)
+        { 2, 5, 3, 40, 30, 3, 3, 1, 1, 1, 1 },    // Q = 40: backward-filter by the padded-width GEMM, K = 30
+        { 9, 32, 6, 10, 28, 3, 3, 1, 1, 1, 1 },   // C·R·S = 288 (two KC blocks), 540 columns (two NC blocks), parallel chunks
+        { 2, 4, 9, 8, 6, 3, 3, 2, 1, 1, 2 },    // stride 2, odd height, groups 2 (phase planes)
+        { 2, 3, 11, 10, 5, 7, 7, 2, 3, 1, 1 },  // the stem's 7×7 stride 2 padding 3
+        { 3, 4, 9, 7, 8, 3, 3, 3, 2, 2, 4 },    // stride 3, dilation 2, groups 4
+        { 2, 5, 33, 64, 7, 3, 3, 2, 1, 1, 1 },  // stride 2 with Q = 32: backward-filter by dot products
+        { 2, 3, 7, 81, 30, 3, 3, 2, 1, 1, 1 },  // stride 2 with Q = 41: backward-filter by the padded-width GEMM
+        { 1, 2, 6, 40, 3, 3, 3, 2, 2, 1, 1 },   // stride 2, padding 2: vector phase split with an even pad, scalar tail
+        { 2, 2, 5, 35, 3, 3, 3, 2, 0, 1, 1 },   // stride 2, padding 0: vector phase split, odd width
+        { 2, 6, 5, 7, 8, 1, 1, 1, 0, 1, 2 },    // 1×1 stride 1, groups 2: plain copy, segments across output rows
+        { 2, 5, 6, 6, 4, 1, 1, 2, 0, 1, 1 },    // 1×1 stride 2 (a projection shortcut; backward-data scatters a pointwise conv)
+        { 2, 6, 7, 5, 4, 1, 1, 3, 0, 1, 2 },    // 1×1 stride 3, groups 2, odd sizes
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Implicit_gemm_matches_the_direct_reference(int n, int c, int h, int w, int k, int r, int s, int stride, int pad, int dil, int groups)
+    {
+        using var scope = TensorScope.Begin();
+        int p = Conv2dGeometry.OutputSize(h, r, stride, pad, dil), q = Conv2dGeometry.OutputSize(w, s, stride, pad, dil);
+        var g = new Conv2dGeometry(n, c, h, w, k, r, s, p, q, stride, pad, dil, groups);
+        if (!ConvImplicit.Applies(g)) Assert.Skip("no AVX-512 on this CPU: the implicit GEMM is not used");
+        var be = BackendRegistry.For(Device.Cpu);
+        var x = Tensor.RandN(new[] { n, c, h, w }, new Rng(1));
+        var weight = Tensor.RandN(new[] { k, c / groups, r, s }, new Rng(2));
+        var bias = Tensor.RandN(new[] { k }, new Rng(3));
+        var dy = Tensor.RandN(new[] { n, k, p, q }, new Rng(4));
+        // float32 sums of up to N·P·Q = 540 products of unit normals, in GEMM-block or lane order against the reference's
+        // float sums in tap order: a few 1e-6 relative apart; 1e-4·(1 + |expected|) leaves margin and still catches a
+        // wrong or missing tap (an error of one product, ~1 in size).
+        const double tol = 1e-4;
+
+        int saved = CpuParallel.MaxThreads;
+        try
+        {
+            float[]? y1 = null;
+            foreach (int threads in new[] { 1, 2 })
+            {
+                CpuParallel.MaxThreads = threads;
+                var y = Tensor.Empty(new[] { n, k, p, q });
+                be.Conv2dForward(x, weight, bias, y, g);
+                var yRef = new float[n * k * p * q];
+                ReferenceNn.Conv2dForward<float>(x.Span<float>(), weight.Span<float>(), bias.Span<float>(), yRef, g);
+                AssertClose(yRef, y.ToFloatArray(), tol, $"forward, {threads} threads");
+                // Forward sums every output in one fixed order whatever the thread count.
+                if (y1 == null) y1 = y.ToFloatArray();
+                else Assert.Equal(y1, y.ToFloatArray());
+
+                var dx = Tensor.Empty(x.Shape);
+                be.Conv2dBackwardData(dy, weight, dx, g);
+                var dxRef = new float[n * c * h * w];
+                ReferenceNn.Conv2dBackwardData<float>(dy.Span<float>(), weight.Span<float>(), dxRef, g);
+                AssertClose(dxRef, dx.ToFloatArray(), tol, $"backward data, {threads} threads");
+
+                var dw = Tensor.Empty(weight.Shape);
+                var db = Tensor.Empty(bias.Shape);
+                be.Conv2dBackwardFilter(x, dy, dw, db, g);
+                var dwRef = new float[k * (c / groups) * r * s];
+                var dbRef = new float[k];
+                ReferenceNn.Conv2dBackwardFilter<float>(x.Span<float>(), dy.Span<float>(), dwRef, dbRef, g);
+                AssertClose(dwRef, dw.ToFloatArray(), tol, $"backward filter, {threads} threads");
+                AssertClose(dbRef, db.ToFloatArray(), tol, $"backward bias, {threads} threads");
+            }
+        }
+        finally
+        {
+            CpuParallel.MaxThreads = saved;
+        }
+    }
+
+    [Fact]
+    public void Each_backward_filter_variant_is_reached_by_the_test_shapes()
+    {
+        // The shape table above is meant to run all three filter paths; this pins which shape takes which.
+        static Conv2dGeometry G(int n, int c, int h, int w, int k, int pad) =>
+            new(n, c, h, w, k, 3, 3, h + 2 * pad - 2, w + 2 * pad - 2, 1, pad, 1, 1);
+        if (!ConvImplicit.Applies(G(2, 3, 16, 32, 8, 1))) Assert.Skip("no AVX-512 on this CPU: the implicit GEMM is not used");
+        Assert.True(ConvImplicit.FilterDotApplies(G(2, 3, 16, 32, 8, 1)));
+        Assert.False(ConvImplicit.FilterDotApplies(G(2, 5, 3, 40, 30, 1)));
+        Assert.True(ConvImplicit.FilterApplies(G(2, 5, 3, 40, 30, 1)));
+        Assert.False(ConvImplicit.FilterApplies(G(1, 3, 7, 5, 4, 1))); // Q = 5: the im2col path
+        Assert.True(ConvImplicit.FilterDotApplies(G(2, 6, 18, 18, 18, 0)));
+    }
+
+    private static void AssertClose(float[] expected, float[] actual, double tol, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(actual[i] - expected[i]) <= tol * (1 + Math.Abs(expected[i])),
+                $"{what}: element {i} is {actual[i]:G9}, expected {expected[i]:G9}");
+    }
+}
