@@ -43,21 +43,24 @@ public class MemoryTests
         Assert.True(after <= stemMap / 4, $"{after} B still live after inference (logits {y.NumElements * 4} B)");
     }
 
-    [Fact]
-    public void Training_keeps_only_what_backward_reads_and_frees_it_during_backward()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Training_keeps_only_what_backward_reads_and_frees_it_during_backward(bool recomputeBatchNorm)
     {
+        using var recompute = recomputeBatchNorm ? F.RecomputeBatchNormOutputs() : default(F.RecomputeScope?);
         var (model, x) = Setup();
         var maps = MapBytes(model);
         // First step allocates the parameter gradients, so the measured step below allocates only activations.
         using (TensorScope.Begin()) TestUtil.ProjectionLoss(model.Forward(x)).Backward();
 
         // What backward must read: the stem's conv and BN+ReLU outputs; per basic block conv1, bn1+relu, conv2 and the
-        // block output (its input is the previous block's output), plus the downsample conv's output. The last BN's
-        // output (recomputed by Axpy) and the downsample BN's output (read by nothing) are not kept.
+        // block output (its input is the previous block's output), plus the downsample conv's output, and the last BN's
+        // output unless Axpy recomputes it. The downsample BN's output (read by nothing) is not kept.
         long saved = 2 * maps["layer0"];
         foreach (var (name, m) in model.NamedModules())
             if (m is ResidualBlock block)
-                saved += (4 + (block.Downsample != null ? 1 : 0)) * maps[name.Split('.')[0]];
+                saved += (4 + (recomputeBatchNorm ? 0 : 1) + (block.Downsample != null ? 1 : 0)) * maps[name.Split('.')[0]];
 
         using var scope = TensorScope.Begin();
         long before = MemoryStats.LiveBytes;

@@ -118,9 +118,13 @@ public class EarlyReleaseTests
             return (new[] { x, w, b, a, s }.Select(t => t.Grad!.ToDoubleArray()).ToArray(), freed);
         }
 
-        var recomputed = Run(viaView: false);
+        (double[][] Grads, bool FreedAfterForward) recomputed;
+        using (F.RecomputeBatchNormOutputs()) recomputed = Run(viaView: false);
         var kept = Run(viaView: true);
+        var keptByDefault = Run(viaView: false);
         Assert.True(recomputed.FreedAfterForward, "the batch-norm output was kept although Axpy recomputes it");
+        Assert.False(keptByDefault.FreedAfterForward, "outside a RecomputeBatchNormOutputs scope the output must be kept (no recompute)");
+        for (int i = 0; i < kept.Grads.Length; i++) Assert.Equal(kept.Grads[i], keptByDefault.Grads[i]);
         for (int i = 0; i < kept.Grads.Length; i++) Assert.Equal(kept.Grads[i], recomputed.Grads[i]);
     }
 
@@ -132,6 +136,7 @@ public class EarlyReleaseTests
         var b = Leaf(22, 3);
         var a = Leaf(23, 2, 3);
         var s = Leaf(24, 2, 3, 3, 3);
+        using var recompute = F.RecomputeBatchNormOutputs();
         GradCheck.Assert(t =>
         {
             var y = F.BatchNorm2d(t[0], null, null, t[1], t[2], training: true);
