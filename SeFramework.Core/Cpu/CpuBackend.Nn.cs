@@ -3,6 +3,9 @@
 // when the work is large, with Vector512 passes from SimdKernels.cs; ReferenceNn.cs holds the plain loops they are
 // tested against.
 using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using SeFramework.Backends;
 
 namespace SeFramework.Cpu;
@@ -109,6 +112,18 @@ internal sealed unsafe partial class CpuBackend
     // x: (N, C, H, W) -> y: (N, C, P, Q)
     private static void MaxPoolForward<T>(nint xAddr, nint yAddr, Pool2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (typeof(T) == typeof(float) && MaxPoolFastApplies(g))
+        {
+            MaxPoolFast((float*)xAddr, (float*)yAddr, null, null, g);
+            return;
+        }
+        MaxPoolForwardGeneric<T>(xAddr, yAddr, g);
+    }
+
+    // The generic max-pool forward (any dtype, kernel, stride): the scalar loop the fast path falls back to.
+    // x: (N, C, H, W) -> y: (N, C, P, Q)
+    internal static void MaxPoolForwardGeneric<T>(nint xAddr, nint yAddr, Pool2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var win = new PoolWindows(g);
         int[] h0s = win.H0, h1s = win.H1, w0s = win.W0, w1s = win.W1;
         int width = g.W, pOut = g.P, qOut = g.Q;
@@ -145,6 +160,18 @@ internal sealed unsafe partial class CpuBackend
     // index tensor is kept between forward and backward).
     private static void MaxPoolBackward<T>(nint xAddr, nint dyAddr, nint dxAddr, Pool2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (typeof(T) == typeof(float) && MaxPoolFastApplies(g))
+        {
+            MaxPoolFast((float*)xAddr, null, (float*)dyAddr, (float*)dxAddr, g);
+            return;
+        }
+        MaxPoolBackwardGeneric<T>(xAddr, dyAddr, dxAddr, g);
+    }
+
+    // The generic max-pool backward (any dtype, kernel, stride): the scalar loop the fast path falls back to.
+    // dy: (N, C, P, Q) -> dx: (N, C, H, W)
+    internal static void MaxPoolBackwardGeneric<T>(nint xAddr, nint dyAddr, nint dxAddr, Pool2dGeometry g) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var win = new PoolWindows(g);
         int[] h0s = win.H0, h1s = win.H1, w0s = win.W0, w1s = win.W1;
         int width = g.W, pOut = g.P, qOut = g.Q;
@@ -180,6 +207,178 @@ internal sealed unsafe partial class CpuBackend
                 }
             }
         });
+    }
+
+    // ---- max pooling, float32 Vector512 path ----
+    // Per plane, two passes. Row pass: each input row h is reduced over every output column's window into
+    // (rowMax[h, q], rowArg[h, q] = winning column). Column pass: output row p reduces rowMax over its window rows in
+    // order. Both keep the first maximum under the reference's rule (a NaN beats any number, the first NaN stays; ties
+    // keep the earlier cell), which is a "first best under a total preorder", so reducing each row and then the rows in
+    // order yields exactly the reference's first maximum in row-major scan order: same value bits (NaN payloads, ±0
+    // included) and the same argmax cell. Backward recomputes that argmax and adds dy to it in (p, q) order, as the
+    // reference does. Interior columns (window inside the row, loads inside the row) go 16 outputs per Vector512;
+    // clipped edge columns and the tail use the scalar rule.
+
+    /// <summary>Whether the float32 Vector512 max-pool path handles geometry g (stride 1 or 2, AVX-512 present); other
+    /// strides and float64 take the generic loops.</summary>
+    internal static bool MaxPoolFastApplies(in Pool2dGeometry g) =>
+        Avx512F.IsSupported && (g.Stride == 1 || g.Stride == 2) && g.Kernel >= 1 && g.P > 0 && g.Q > 0;
+
+    // Forward when y != null (x: (N, C, H, W) -> y: (N, C, P, Q)); backward when dx != null (dy: (N, C, P, Q) ->
+    // dx: (N, C, H, W), overwritten).
+    internal static void MaxPoolFast(float* x, float* y, float* dy, float* dx, Pool2dGeometry g)
+    {
+        var win = new PoolWindows(g);
+        int planes = g.N * g.C;
+        int qp = (g.Q + 15) & ~15; // buffer row stride: whole vectors in the column pass
+        // Columns [qLo, qHi) have their window inside the row and (stride 2) one spare element for the 32-wide loads.
+        int qLo = Math.Min(g.Q, (g.Padding + g.Stride - 1) / g.Stride);
+        int spare = g.Stride == 2 ? 1 : 0;
+        long lastOk = (long)g.W - g.Kernel - spare + g.Padding; // q·S ≤ lastOk
+        int qHi = lastOk < 0 ? 0 : (int)Math.Min(g.Q, lastOk / g.Stride + 1);
+        if (qHi < qLo) qHi = qLo;
+        bool backward = dx != null;
+        nint xA = (nint)x, yA = (nint)y, dyA = (nint)dy, dxA = (nint)dx;
+        Action<int, int> chunk = (start, end) =>
+        {
+            long bufferCells = (long)g.H * qp;
+            float* rowMax = (float*)NativeMemory.AlignedAlloc((nuint)(bufferCells * sizeof(float) + 64), 64);
+            int* rowArg = backward ? (int*)NativeMemory.AlignedAlloc((nuint)(bufferCells * sizeof(int) + 64), 64) : null;
+            float* outRow = (float*)NativeMemory.AlignedAlloc((nuint)(qp * sizeof(float)), 64);
+            int* argRow = (int*)NativeMemory.AlignedAlloc((nuint)(qp * sizeof(int)), 64);
+            try
+            {
+                new Span<float>(rowMax, (int)bufferCells).Clear();
+                if (backward) new Span<int>(rowArg, (int)bufferCells).Clear();
+                for (int plane = start; plane < end; plane++)
+                    MaxPoolFastPlane(plane, (float*)xA, (float*)yA, (float*)dyA, (float*)dxA, g, win, qp, qLo, qHi, rowMax, rowArg, outRow, argRow);
+            }
+            finally
+            {
+                NativeMemory.AlignedFree(rowMax);
+                if (rowArg != null) NativeMemory.AlignedFree(rowArg);
+                NativeMemory.AlignedFree(outRow);
+                NativeMemory.AlignedFree(argRow);
+            }
+        };
+        if (RunParallel(planes, (long)g.P * g.Q * g.Kernel * g.Kernel)) CpuParallel.For(planes, 1, chunk);
+        else chunk(0, planes);
+    }
+
+    // One plane of MaxPoolFast. rowMax/rowArg: (H, qp) scratch; outRow/argRow: (qp) scratch.
+    private static void MaxPoolFastPlane(int plane, float* xBase, float* yBase, float* dyBase, float* dxBase, in Pool2dGeometry g,
+        PoolWindows win, int qp, int qLo, int qHi, float* rowMax, int* rowArg, float* outRow, int* argRow)
+    {
+        int width = g.W, k = g.Kernel, stride = g.Stride, pad = g.Padding;
+        bool backward = dxBase != null;
+        long hw = (long)g.H * g.W, pq = (long)g.P * g.Q;
+        float* x = xBase + plane * hw;
+        int[] w0s = win.W0, w1s = win.W1, h0s = win.H0, h1s = win.H1;
+        var evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        var lanes = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+        // Row pass: rowMax[h, q] = first max of x[h, W0[q] .. W1[q]), rowArg[h, q] its column (-1 for an empty window).
+        for (int h = 0; h < g.H; h++)
+        {
+            float* row = x + (long)h * width;
+            float* rm = rowMax + (long)h * qp;
+            int* ra = backward ? rowArg + (long)h * qp : null;
+            int q = 0;
+            for (; q < qLo; q++) MaxPoolScalarRow(row, w0s[q], w1s[q], rm, ra, q);
+            for (; q + 16 <= qHi; q += 16)
+            {
+                int c0 = q * stride - pad; // first column of output q's window
+                Vector512<float> v;
+                Vector512<int> colBase = backward ? (Vector512.Create(q) + lanes) * stride - Vector512.Create(pad) : default;
+                Vector512<int> arg = colBase;
+                v = MaxPoolLoad(row + c0, stride, evens);
+                for (int j = 1; j < k; j++)
+                {
+                    Vector512<float> c = MaxPoolLoad(row + c0 + j, stride, evens);
+                    Vector512<float> better = Vector512.GreaterThan(c, v) | (~Vector512.Equals(c, c) & Vector512.Equals(v, v));
+                    v = Vector512.ConditionalSelect(better, c, v);
+                    if (backward) arg = Vector512.ConditionalSelect(better.AsInt32(), colBase + Vector512.Create(j), arg);
+                }
+                v.Store(rm + q);
+                if (backward) arg.Store(ra + q);
+            }
+            for (; q < g.Q; q++) MaxPoolScalarRow(row, w0s[q], w1s[q], rm, ra, q);
+        }
+
+        // Column pass: output row p takes the first best of its window rows, in order.
+        for (int p = 0; p < g.P; p++)
+        {
+            int h0 = h0s[p], h1 = h1s[p];
+            if (h1 <= h0)
+            {
+                new Span<float>(outRow, qp).Fill(float.NegativeInfinity);
+                new Span<int>(argRow, qp).Fill(-1);
+            }
+            else
+            {
+                for (int q = 0; q < qp; q += 16)
+                {
+                    var v = Vector512.Load(rowMax + (long)h0 * qp + q);
+                    var arg = backward ? Vector512.Load(rowArg + (long)h0 * qp + q) + Vector512.Create(h0 * width) : default;
+                    for (int h = h0 + 1; h < h1; h++)
+                    {
+                        var c = Vector512.Load(rowMax + (long)h * qp + q);
+                        Vector512<float> better = Vector512.GreaterThan(c, v) | (~Vector512.Equals(c, c) & Vector512.Equals(v, v));
+                        v = Vector512.ConditionalSelect(better, c, v);
+                        if (backward)
+                            arg = Vector512.ConditionalSelect(better.AsInt32(), Vector512.Load(rowArg + (long)h * qp + q) + Vector512.Create(h * width), arg);
+                    }
+                    v.Store(outRow + q);
+                    if (backward) arg.Store(argRow + q);
+                }
+                // Columns with an empty window (possible only off the edge): no cell, -inf, no gradient.
+                for (int q = 0; q < g.Q; q++)
+                    if (w1s[q] <= w0s[q])
+                    {
+                        outRow[q] = float.NegativeInfinity;
+                        argRow[q] = -1;
+                    }
+            }
+            if (!backward)
+            {
+                new ReadOnlySpan<float>(outRow, g.Q).CopyTo(new Span<float>(yBase + plane * pq + (long)p * g.Q, g.Q));
+            }
+            else
+            {
+                float* dx = dxBase + plane * hw;
+                float* dy = dyBase + plane * pq + (long)p * g.Q;
+                if (p == 0) new Span<float>(dx, checked((int)hw)).Clear();
+                for (int q = 0; q < g.Q; q++)
+                {
+                    int a = argRow[q];
+                    if (a >= 0) dx[a] += dy[q];
+                }
+            }
+        }
+    }
+
+    // The 16 window cells at offset j of outputs q .. q+15 (stride 1: contiguous; stride 2: every other of 32).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> MaxPoolLoad(float* at, int stride, Vector512<int> evens) => stride == 1
+        ? Vector512.Load(at)
+        : Avx512F.PermuteVar16x32x2(Vector512.Load(at), evens, Vector512.Load(at + 16));
+
+    // rowMax[q] (and rowArg[q] when not null) for one clipped window [w0, w1) of one row, by the scalar rule.
+    private static void MaxPoolScalarRow(float* row, int w0, int w1, float* rowMax, int* rowArg, int q)
+    {
+        float v = float.NegativeInfinity;
+        int best = -1;
+        for (int iw = w0; iw < w1; iw++)
+        {
+            float c = row[iw];
+            if (best < 0 || c > v || (float.IsNaN(c) && !float.IsNaN(v)))
+            {
+                v = c;
+                best = iw;
+            }
+        }
+        rowMax[q] = v;
+        if (rowArg != null) rowArg[q] = best;
     }
 
     // ---- global average pooling ----
