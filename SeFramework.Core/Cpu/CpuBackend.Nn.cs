@@ -285,8 +285,15 @@ internal sealed unsafe partial class CpuBackend
             int* ra = backward ? rowArg + (long)h * qp : null;
             int q = 0;
             for (; q < qLo; q++) MaxPoolScalarRow(row, w0s[q], w1s[q], rm, ra, q);
-            for (; q + 16 <= qHi; q += 16)
+            for (; q < qHi; q += 16)
             {
+                // The last block ends at qHi, overlapping the one before it (recomputing the same values); a range
+                // narrower than one vector is left to the scalar loop.
+                if (q + 16 > qHi)
+                {
+                    if (qHi - qLo < 16) break;
+                    q = qHi - 16;
+                }
                 int c0 = q * stride - pad; // first column of output q's window
                 Vector512<float> v;
                 Vector512<int> colBase = backward ? (Vector512.Create(q) + lanes) * stride - Vector512.Create(pad) : default;
