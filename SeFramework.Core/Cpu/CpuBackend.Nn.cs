@@ -2,6 +2,7 @@
 // with the ReLU after it). Each works plane by plane (one (n, c) image channel) or channel by channel, in parallel
 // when the work is large, with Vector512 passes from SimdKernels.cs; ReferenceNn.cs holds the plain loops they are
 // tested against.
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -488,58 +489,79 @@ internal sealed unsafe partial class CpuBackend
             BnForward<double>(false, dims, Addr<double>(x), Addr<double>(weight), Addr<double>(bias), Addr<double>(y), Addr<double>(saveMean), Addr<double>(saveInvStd), Addr<double>(runningMean), Addr<double>(runningVar), 0, eps);
     }
 
-    // x, y: (N, C, L); weight, bias, save*, running*: (C) (0 = absent). Training: two passes over the channel for the
+    // x, y: (N, C, L); weight, bias, save*, running*: (C) (0 = absent). Training: one pass of per-plane sums for the
     // batch mean and biased variance (in double), then y = x·scale + shift with scale = γ/σ, shift = β − μ·scale.
+    // Both passes walk the (n, c) planes in memory order, in parallel over planes: a channel's planes lie C·L apart
+    // (64 KiB in se_resnet20), and walking them channel by channel defeated the prefetchers (~20 ns per cache line).
+    // Each plane's sums are kept and added per channel in image order, as the channel-by-channel loop did, so the
+    // results are bit-identical to it and do not depend on the thread count.
     private static void BnForward<T>(bool training, (int N, int C, int L) d, nint xA, nint wA, nint bA, nint yA, nint meanA, nint invStdA,
         nint rmA, nint rvA, double momentum, double eps) where T : unmanaged, IFloatingPointIeee754<T>
     {
         long m = (long)d.N * d.L;
+        int planes = d.N * d.C, channels = d.C, length = d.L;
         bool stream = Streams((long)d.C * m * sizeof(T)); // y past the L3: streaming stores (same values)
-        ForEachItemFenced(d.C, 2 * m, stream, c =>
+        double[] partial = ArrayPool<double>.Shared.Rent(training ? 2 * planes : 1);
+        double[] affine = ArrayPool<double>.Shared.Rent(2 * channels); // (scale, shift) per channel
+        try
         {
-            T* x = (T*)xA;
-            double mean, var;
             if (training)
-            {
-                // One pass of sums shifted by the channel's first value (stable: the shift is near the mean).
-                T pivot = x[(long)c * d.L];
-                double s1 = 0, s2 = 0;
-                for (int n = 0; n < d.N; n++)
+                ForEachItem(planes, length, plane =>
                 {
-                    var (a1, a2) = SimdKernels.ShiftedSums(x + ((long)n * d.C + c) * d.L, d.L, pivot);
-                    s1 += a1;
-                    s2 += a2;
-                }
-                double mShift = s1 / m;
-                mean = double.CreateTruncating(pivot) + mShift;
-                var = Math.Max(0, s2 / m - mShift * mShift);
-                if (rmA != 0)
+                    // Sums shifted by the channel's first value (stable one-pass variance: the shift is near the mean).
+                    T pivot = ((T*)xA)[(long)(plane % channels) * length];
+                    var (a1, a2) = SimdKernels.ShiftedSums((T*)xA + (long)plane * length, length, pivot);
+                    partial[2 * plane] = a1;
+                    partial[2 * plane + 1] = a2;
+                });
+            for (int c = 0; c < channels; c++)
+            {
+                double mean, var;
+                if (training)
                 {
-                    T* rm = (T*)rmA;
-                    T* rv = (T*)rvA;
-                    rm[c] = T.CreateTruncating((1 - momentum) * double.CreateTruncating(rm[c]) + momentum * mean);
-                    rv[c] = T.CreateTruncating((1 - momentum) * double.CreateTruncating(rv[c]) + momentum * (var * m / (m - 1)));
+                    T pivot = ((T*)xA)[(long)c * length];
+                    double s1 = 0, s2 = 0;
+                    for (int n = 0; n < d.N; n++)
+                    {
+                        s1 += partial[2 * (n * channels + c)];
+                        s2 += partial[2 * (n * channels + c) + 1];
+                    }
+                    double mShift = s1 / m;
+                    mean = double.CreateTruncating(pivot) + mShift;
+                    var = Math.Max(0, s2 / m - mShift * mShift);
+                    if (rmA != 0)
+                    {
+                        T* rm = (T*)rmA;
+                        T* rv = (T*)rvA;
+                        rm[c] = T.CreateTruncating((1 - momentum) * double.CreateTruncating(rm[c]) + momentum * mean);
+                        rv[c] = T.CreateTruncating((1 - momentum) * double.CreateTruncating(rv[c]) + momentum * (var * m / (m - 1)));
+                    }
                 }
+                else
+                {
+                    mean = double.CreateTruncating(((T*)rmA)[c]);
+                    var = double.CreateTruncating(((T*)rvA)[c]);
+                }
+                double invStd = 1.0 / Math.Sqrt(var + eps);
+                if (meanA != 0) ((T*)meanA)[c] = T.CreateTruncating(mean);
+                if (invStdA != 0) ((T*)invStdA)[c] = T.CreateTruncating(invStd);
+                double gamma = wA == 0 ? 1 : double.CreateTruncating(((T*)wA)[c]);
+                double beta = bA == 0 ? 0 : double.CreateTruncating(((T*)bA)[c]);
+                affine[2 * c] = gamma * invStd;
+                affine[2 * c + 1] = beta - mean * gamma * invStd;
             }
-            else
+            ForEachItemFenced(planes, length, stream, plane =>
             {
-                mean = double.CreateTruncating(((T*)rmA)[c]);
-                var = double.CreateTruncating(((T*)rvA)[c]);
-            }
-            double invStd = 1.0 / Math.Sqrt(var + eps);
-            if (meanA != 0) ((T*)meanA)[c] = T.CreateTruncating(mean);
-            if (invStdA != 0) ((T*)invStdA)[c] = T.CreateTruncating(invStd);
-            double gamma = wA == 0 ? 1 : double.CreateTruncating(((T*)wA)[c]);
-            double beta = bA == 0 ? 0 : double.CreateTruncating(((T*)bA)[c]);
-            T scale = T.CreateTruncating(gamma * invStd), shift = T.CreateTruncating(beta - mean * gamma * invStd);
-            for (int n = 0; n < d.N; n++)
-            {
-                long at = ((long)n * d.C + c) * d.L;
-                T* p = x + at;
-                T* q = (T*)yA + at;
-                SimdKernels.ScaleShift(p, q, d.L, scale, shift, relu: false, stream);
-            }
-        });
+                int c = plane % channels;
+                long at = (long)plane * length;
+                SimdKernels.ScaleShift((T*)xA + at, (T*)yA + at, length, T.CreateTruncating(affine[2 * c]), T.CreateTruncating(affine[2 * c + 1]), relu: false, stream);
+            });
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(partial);
+            ArrayPool<double>.Shared.Return(affine);
+        }
     }
 
     public void BatchNormBackward(Tensor x, Tensor dy, Tensor? weight, Tensor saveMean, Tensor saveInvStd, bool training,
@@ -555,42 +577,60 @@ internal sealed unsafe partial class CpuBackend
 
     // One pass for Σdy and Σdy·x̂ per channel (in double), one pass for
     //   training: dx = γ/σ · (dy − Σdy/M − x̂·Σdy·x̂/M);  eval: dx = γ/σ · dy;  dγ = Σdy·x̂;  dβ = Σdy.
+    // As BnForward: both passes walk the planes in memory order in parallel, and the per-plane sums are added per
+    // channel in image order (bit-identical to the channel-by-channel loop, independent of the thread count).
     private static void BnBackward<T>(bool training, (int N, int C, int L) d, nint xA, nint dyA, nint wA, nint meanA, nint invStdA,
         nint dxA, nint dwA, nint dbA) where T : unmanaged, IFloatingPointIeee754<T>
     {
         long m = (long)d.N * d.L;
+        int planes = d.N * d.C, channels = d.C, length = d.L;
         bool stream = dxA != 0 && Streams((long)d.C * m * sizeof(T)); // dx past the L3: streaming stores (same values)
-        ForEachItemFenced(d.C, 2 * m, stream, c =>
+        double[] partial = ArrayPool<double>.Shared.Rent(2 * planes);
+        double[] coefficients = ArrayPool<double>.Shared.Rent(3 * channels); // (k, a, b) per channel
+        try
         {
-            double mean = double.CreateTruncating(((T*)meanA)[c]), invStd = double.CreateTruncating(((T*)invStdA)[c]);
-            double sumDy = 0, sumDyXhat = 0;
-            T meanT = ((T*)meanA)[c];
-            for (int n = 0; n < d.N; n++)
+            ForEachItem(planes, length, plane =>
             {
-                long at = ((long)n * d.C + c) * d.L;
-                var (sg, sgx) = SimdKernels.GradSums((T*)dyA + at, (T*)xA + at, d.L, meanT);
-                sumDy += sg;
-                sumDyXhat += sgx;
+                long at = (long)plane * length;
+                var (sg, sgx) = SimdKernels.GradSums((T*)dyA + at, (T*)xA + at, length, ((T*)meanA)[plane % channels]);
+                partial[2 * plane] = sg;
+                partial[2 * plane + 1] = sgx;
+            });
+            for (int c = 0; c < channels; c++)
+            {
+                double mean = double.CreateTruncating(((T*)meanA)[c]), invStd = double.CreateTruncating(((T*)invStdA)[c]);
+                double sumDy = 0, sumDyXhat = 0;
+                for (int n = 0; n < d.N; n++)
+                {
+                    sumDy += partial[2 * (n * channels + c)];
+                    sumDyXhat += partial[2 * (n * channels + c) + 1];
+                }
+                sumDyXhat *= invStd;
+                if (dwA != 0) ((T*)dwA)[c] = T.CreateTruncating(sumDyXhat);
+                if (dbA != 0) ((T*)dbA)[c] = T.CreateTruncating(sumDy);
+                double gamma = wA == 0 ? 1 : double.CreateTruncating(((T*)wA)[c]);
+                double k = gamma * invStd;
+                // dx = k·dy + (a·x + b): a and b fold the mean terms so the pass is one multiply-add per element.
+                double a = training ? -k * invStd * sumDyXhat / m : 0;
+                double b = training ? -k * sumDy / m - a * mean : 0;
+                coefficients[3 * c] = k;
+                coefficients[3 * c + 1] = a;
+                coefficients[3 * c + 2] = b;
             }
-            sumDyXhat *= invStd;
-            if (dwA != 0) ((T*)dwA)[c] = T.CreateTruncating(sumDyXhat);
-            if (dbA != 0) ((T*)dbA)[c] = T.CreateTruncating(sumDy);
             if (dxA == 0) return;
-            double gamma = wA == 0 ? 1 : double.CreateTruncating(((T*)wA)[c]);
-            double k = gamma * invStd;
-            // dx = k·dy + (a·x + b): a and b fold the mean terms so the pass is one multiply-add per element.
-            double a = training ? -k * invStd * sumDyXhat / m : 0;
-            double b = training ? -k * sumDy / m - a * mean : 0;
-            T kT = T.CreateTruncating(k), aT = T.CreateTruncating(a), bT = T.CreateTruncating(b);
-            for (int n = 0; n < d.N; n++)
+            ForEachItemFenced(planes, length, stream, plane =>
             {
-                long at = ((long)n * d.C + c) * d.L;
-                T* x = (T*)xA + at;
-                T* dy = (T*)dyA + at;
-                T* dx = (T*)dxA + at;
-                SimdNn.BnBackwardPass(dy, x, dx, d.L, kT, aT, bT, stream);
-            }
-        });
+                int c = plane % channels;
+                long at = (long)plane * length;
+                SimdNn.BnBackwardPass((T*)dyA + at, (T*)xA + at, (T*)dxA + at, length, T.CreateTruncating(coefficients[3 * c]),
+                    T.CreateTruncating(coefficients[3 * c + 1]), T.CreateTruncating(coefficients[3 * c + 2]), stream);
+            });
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(partial);
+            ArrayPool<double>.Shared.Return(coefficients);
+        }
     }
 
     // ---- Axpy ----
