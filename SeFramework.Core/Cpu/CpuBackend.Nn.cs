@@ -4,6 +4,7 @@
 // tested against.
 using System.Buffers;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -267,6 +268,7 @@ internal sealed unsafe partial class CpuBackend
     }
 
     // One plane of MaxPoolFast. rowMax/rowArg: (H, qp) scratch; outRow/argRow: (qp) scratch.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MaxPoolFastPlane(int plane, float* xBase, float* yBase, float* dyBase, float* dxBase, in Pool2dGeometry g,
         PoolWindows win, int qp, int qLo, int qHi, float* rowMax, int* rowArg, float* outRow, int* argRow)
     {
@@ -366,12 +368,13 @@ internal sealed unsafe partial class CpuBackend
     }
 
     // The 16 window cells at offset j of outputs q .. q+15 (stride 1: contiguous; stride 2: every other of 32).
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> MaxPoolLoad(float* at, int stride, Vector512<int> evens) => stride == 1
         ? Vector512.Load(at)
         : Avx512F.PermuteVar16x32x2(Vector512.Load(at), evens, Vector512.Load(at + 16));
 
     // rowMax[q] (and rowArg[q] when not null) for one clipped window [w0, w1) of one row, by the scalar rule.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void MaxPoolScalarRow(float* row, int w0, int w1, float* rowMax, int* rowArg, int q)
     {
         float v = float.NegativeInfinity;

@@ -1,6 +1,8 @@
 // Vector512 building blocks of the fast CPU kernels (float and double): elementwise maps over element ranges split into
 // CpuParallel's fixed chunks, and per-plane sums. Elementwise results equal the scalar loops bit for bit (no FMA
 // contraction); sums differ from a sequential loop only in rounding order, which is fixed for a given thread count.
+// The loops are [AggressiveOptimization]: called once per plane or chunk, they would otherwise run as tier-0 code (no
+// Vector512 intrinsics inlined, ~20x slower) for the first steps of a run, until call counting promotes them.
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -34,7 +36,7 @@ internal static unsafe class SimdKernels
 
     // ---- unary maps: y[i] = f(x[i], s) ----
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Map<T, TFn>(T* x, T* y, long n, T s) where T : unmanaged, IFloatingPointIeee754<T> where TFn : IUnaryFn<T>
     {
         long i = 0;
@@ -52,7 +54,7 @@ internal static unsafe class SimdKernels
         for (; i < n; i++) y[i] = TFn.Apply(x[i], s);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MapGrad<T, TFn>(T* x, T* y, T* dy, T* dx, long n, T s) where T : unmanaged, IFloatingPointIeee754<T> where TFn : IUnaryFn<T>
     {
         long i = 0;
@@ -68,7 +70,7 @@ internal static unsafe class SimdKernels
 
     // ---- binary maps: c[i] = f(a[i], b[i]) (b broadcast as one scalar when bScalar) ----
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Zip<T, TFn>(T* a, T* b, T* c, long n) where T : unmanaged, IFloatingPointIeee754<T> where TFn : IBinaryFn<T>
     {
         long i = 0;
@@ -86,7 +88,7 @@ internal static unsafe class SimdKernels
     }
 
     /// <summary>c[i] = f(a[i], b) for one scalar b (a row against a broadcast value).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ZipScalarB<T, TFn>(T* a, T b, T* c, long n) where T : unmanaged, IFloatingPointIeee754<T> where TFn : IBinaryFn<T>
     {
         long i = 0;
@@ -100,7 +102,7 @@ internal static unsafe class SimdKernels
     }
 
     /// <summary>c[i] = f(a, b[i]) for one scalar a.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ZipScalarA<T, TFn>(T a, T* b, T* c, long n) where T : unmanaged, IFloatingPointIeee754<T> where TFn : IBinaryFn<T>
     {
         long i = 0;
@@ -116,6 +118,7 @@ internal static unsafe class SimdKernels
     // ---- plane sums ----
 
     /// <summary>Σ x[i] over one plane: Vector512 partial sums in T (4 accumulators), the total in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double Sum<T>(T* x, int n) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0;
@@ -139,6 +142,7 @@ internal static unsafe class SimdKernels
     }
 
     /// <summary>Σ (x[i] − shift) and Σ (x[i] − shift)² over one plane (shifted sums keep the one-pass variance stable).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static (double S1, double S2) ShiftedSums<T>(T* x, int n, T shift) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0;
@@ -176,6 +180,7 @@ internal static unsafe class SimdKernels
     }
 
     /// <summary>Σ g[i] and Σ g[i]·(x[i] − mean) over one plane (the batch-norm backward sums).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static (double SumG, double SumGX) GradSums<T>(T* g, T* x, int n, T mean) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0;
@@ -224,6 +229,7 @@ internal static unsafe class SimdKernels
     /// <summary>dst[i] = v for i in [0, n). nonTemporal (only where <see cref="CanStream"/>): scalar stores up to the
     /// next 64-byte boundary, then aligned streaming stores, then a scalar tail; the caller must call
     /// <see cref="StoreFence"/> before another thread reads dst.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Fill<T>(T* dst, int n, T v, bool nonTemporal) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!nonTemporal || !CanStream)
@@ -268,6 +274,7 @@ internal static unsafe class SimdKernels
     /// <summary>y[i] = x[i]·scale + shift (then max(·, 0) when relu). Unfused multiply and add, as the scalar loop.
     /// stream (where <see cref="CanStream"/>): y is written with aligned non-temporal stores after a scalar head up to the
     /// next 64-byte boundary (the same values); the caller fences (<see cref="StoreFence"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ScaleShift<T>(T* x, T* y, int n, T scale, T shift, bool relu, bool stream = false) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0;
@@ -308,6 +315,7 @@ internal static unsafe partial class SimdNn
 {
     /// <summary>dx[i] = (k·dy[i] + a·x[i]) + b: the batch-norm backward's one multiply-add pass (same order as the scalar loop).
     /// stream: dx written with aligned non-temporal stores after a scalar head (as SimdKernels.ScaleShift; the caller fences).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void BnBackwardPass<T>(T* dy, T* x, T* dx, int n, T k, T a, T b, bool stream = false) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0;
@@ -332,6 +340,7 @@ internal static unsafe partial class SimdNn
     }
 
     /// <summary>o[i] = s·x[i] + y[i] (y null: s·x[i]), then ReLU when relu; one (n, c) plane of Axpy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AxpyPlane<T>(T s, T* x, T* y, T* o, int n, bool relu) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0;
@@ -377,6 +386,7 @@ internal static unsafe partial class SimdNn
 
     /// <summary>One plane of the Axpy backward: g = dOut (masked by o > 0 when relu), dx = s·g, dy = g (each when not
     /// null); returns Σ g·x (Vector512 partial sums in T, the total in double).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double AxpyBackwardPlane<T>(T s, T* x, T* o, T* gOut, T* dx, T* dy, int n, bool relu) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0;
