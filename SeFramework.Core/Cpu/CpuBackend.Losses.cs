@@ -1,5 +1,6 @@
 // CPU kernels for softmax / log-softmax rows, fused softmax cross-entropy with label smoothing, and the SGD update.
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace SeFramework.Cpu;
@@ -132,34 +133,39 @@ internal sealed unsafe partial class CpuBackend
     private static void SgdFast(float* p, float* g, float* buf, long n, bool first, float lr, float momentum, float dampening, float wd, bool nesterov)
     {
         nint pa = (nint)p, ga = (nint)g, ba = (nint)buf;
-        SimdKernels.ForRange(n, (i0, i1) =>
+        SimdKernels.ForRange(n, (i0, i1) => SgdChunk((float*)pa + i0, (float*)ga + i0, ba == 0 ? null : (float*)ba + i0, i1 - i0,
+            first, lr, momentum, dampening, wd, nesterov));
+    }
+
+    // One chunk of SgdFast: p, g, buf (null: no momentum): len floats. [AggressiveOptimization]: called a few times per
+    // parameter per step, it would otherwise run as tier-0 code (Vector512 ops not inlined) for the first steps.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SgdChunk(float* pp, float* gg, float* bb, long len, bool first, float lr, float momentum, float dampening, float wd, bool nesterov)
+    {
+        long i = 0;
+        if (SimdKernels.Accelerated)
         {
-            float* pp = (float*)pa + i0, gg = (float*)ga + i0, bb = ba == 0 ? null : (float*)ba + i0;
-            long len = i1 - i0, i = 0;
-            if (SimdKernels.Accelerated)
+            var vlr = Vector512.Create(lr);
+            var vm = Vector512.Create(momentum);
+            var vdamp = Vector512.Create(1f - dampening);
+            var vwd = Vector512.Create(wd);
+            for (; i + 16 <= len; i += 16)
             {
-                var vlr = Vector512.Create(lr);
-                var vm = Vector512.Create(momentum);
-                var vdamp = Vector512.Create(1f - dampening);
-                var vwd = Vector512.Create(wd);
-                for (; i + 16 <= len; i += 16)
+                var d = Vector512.Load(gg + i);
+                var pv = Vector512.Load(pp + i);
+                if (wd != 0f) d += vwd * pv;
+                if (bb != null)
                 {
-                    var d = Vector512.Load(gg + i);
-                    var pv = Vector512.Load(pp + i);
-                    if (wd != 0f) d += vwd * pv;
-                    if (bb != null)
-                    {
-                        var b = first ? d : vm * Vector512.Load(bb + i) + vdamp * d;
-                        b.Store(bb + i);
-                        d = nesterov ? d + vm * b : b;
-                    }
-                    (pv - vlr * d).Store(pp + i);
+                    var b = first ? d : vm * Vector512.Load(bb + i) + vdamp * d;
+                    b.Store(bb + i);
+                    d = nesterov ? d + vm * b : b;
                 }
+                (pv - vlr * d).Store(pp + i);
             }
-            if (i < len)
-                SgdKernel(new Span<float>(pp + i, (int)(len - i)), new Span<float>(gg + i, (int)(len - i)),
-                    bb == null ? default : new Span<float>(bb + i, (int)(len - i)), bb != null, first, lr, momentum, dampening, wd, nesterov);
-        });
+        }
+        if (i < len)
+            SgdKernel(new Span<float>(pp + i, (int)(len - i)), new Span<float>(gg + i, (int)(len - i)),
+                bb == null ? default : new Span<float>(bb + i, (int)(len - i)), bb != null, first, lr, momentum, dampening, wd, nesterov);
     }
 
     // p, g, buf: same length. The operation order follows torch.optim.SGD's single-tensor path exactly.
