@@ -221,10 +221,11 @@ internal sealed unsafe partial class CpuBackend
     // reference does. Interior columns (window inside the row, loads inside the row) go 16 outputs per Vector512;
     // clipped edge columns and the tail use the scalar rule.
 
-    /// <summary>Whether the float32 Vector512 max-pool path handles geometry g (stride 1 or 2, AVX-512 present); other
-    /// strides and float64 take the generic loops.</summary>
+    /// <summary>Whether the float32 Vector512 max-pool path handles geometry g (stride 1 or 2, AVX-512 present, planes
+    /// of sane size); other strides and float64 take the generic loops.</summary>
     internal static bool MaxPoolFastApplies(in Pool2dGeometry g) =>
-        Avx512F.IsSupported && (g.Stride == 1 || g.Stride == 2) && g.Kernel >= 1 && g.P > 0 && g.Q > 0;
+        Avx512F.IsSupported && (g.Stride == 1 || g.Stride == 2) && g.Kernel >= 1 && g.P > 0 && g.Q > 0
+        && (long)g.H * ((g.Q + 15) & ~15) <= 1 << 26; // the per-thread row buffers stay under 256 MiB
 
     // Forward when y != null (x: (N, C, H, W) -> y: (N, C, P, Q)); backward when dx != null (dy: (N, C, P, Q) ->
     // dx: (N, C, H, W), overwritten).

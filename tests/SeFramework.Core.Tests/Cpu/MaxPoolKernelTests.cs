@@ -15,6 +15,7 @@ public sealed class MaxPoolKernelTests
         { 1, 1, 1, 1, 1, 1, 0, false },    // 1×1 plane, 1×1 kernel
         { 1, 1, 1, 1, 3, 2, 1, false },    // plane smaller than the kernel
         { 1, 2, 2, 3, 3, 2, 1, true },
+        { 1, 2, 2, 2, 3, 2, 0, true },     // plane smaller than the kernel, no padding: one clipped window
         { 3, 5, 2, 2, 3, 1, 1, false },
         { 1, 3, 7, 9, 3, 2, 1, true },     // odd H/W, ceil mode
         { 2, 2, 33, 35, 3, 2, 0, true },   // padding 0, ceil mode
