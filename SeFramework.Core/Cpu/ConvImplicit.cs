@@ -165,8 +165,40 @@ internal static unsafe class ConvImplicit
                 using var _p = CpuProfiler.Op("Conv.ImplicitGemm");
                 // Chunks of at least 2 Mflop each (a worker wake-up costs microseconds).
                 int grain = (int)Math.Clamp((1L << 20) / Math.Max(1L, (long)g.K * NR * crs), 1, panels);
-                CpuParallel.For(panels, grain, (start, end) =>
-                    ForwardColumns(start * NR, Math.Min(end * NR, total), (float*)aAddr, mPad, (float*)padAddr, (float*)yAddr, (float*)biasAddr, gg, ll));
+                int mTiles = (kg + MR - 1) / MR;
+                if (g.Groups == 1 && panels % threads != 0 && CpuParallel.ChunkCount(panels, grain) == threads && (long)panels * mTiles < int.MaxValue)
+                {
+                    // Panels that do not split evenly (13 column panels of 32 at 2 threads in ResNet-50's 7×7 stage: 7 + 6,
+                    // 8 % idle): split the (panel, MR-row tile) grid instead, chunk c taking tiles [T·c/threads,
+                    // T·(c+1)/threads) in panel-major order, so a boundary panel's rows are shared (its B panel packed twice).
+                    int tilesTotal = panels * mTiles;
+                    CpuParallel.For(threads, 1, (start, end) =>
+                    {
+                        for (int c = start; c < end; c++)
+                        {
+                            int t0 = (int)((long)tilesTotal * c / threads), t1 = (int)((long)tilesTotal * (c + 1) / threads);
+                            int p0 = t0 / mTiles, p1 = t1 / mTiles; // first panel touched, first panel not fully reached
+                            int r0 = t0 % mTiles * MR, r1 = t1 % mTiles * MR;
+                            float* a = (float*)aAddr, xpd = (float*)padAddr, yy = (float*)yAddr, bb = (float*)biasAddr;
+                            if (p0 == p1)
+                            {
+                                if (r1 > r0) ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, r0, r1);
+                                continue;
+                            }
+                            int full0 = p0;
+                            if (r0 > 0)
+                            {
+                                ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, r0, gg.KPerGroup);
+                                full0 = p0 + 1;
+                            }
+                            if (p1 > full0) ForwardColumns(full0 * NR, Math.Min(p1 * NR, total), a, mPad, xpd, yy, bb, gg, ll, 0, gg.KPerGroup);
+                            if (r1 > 0) ForwardColumns(p1 * NR, Math.Min((p1 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, 0, r1);
+                        }
+                    });
+                }
+                else
+                    CpuParallel.For(panels, grain, (start, end) =>
+                        ForwardColumns(start * NR, Math.Min(end * NR, total), (float*)aAddr, mPad, (float*)padAddr, (float*)yAddr, (float*)biasAddr, gg, ll));
             }
             finally
             {
@@ -207,7 +239,14 @@ internal static unsafe class ConvImplicit
     // whatever j0, j1 and the destination are.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, float* bias, in Conv2dGeometry g, in Layout lay)
+        => ForwardColumns(j0, j1, aPacked, mPad, xPad, y, bias, g, lay, 0, g.KPerGroup);
+
+    // As above for output channels [row0, row1) of each group only (row0 a multiple of MR; row1 one too, or K/G).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, float* bias, in Conv2dGeometry g, in Layout lay,
+        int row0, int row1)
     {
+        row1 = Math.Min(row1, g.KPerGroup);
         Workspace ws = t_workspace ??= new Workspace();
         int kg = g.KPerGroup, crs = g.ColRows, pq = g.P * g.Q, ldc = NC + 16;
         long aGroup = (long)mPad * crs, kpq = (long)g.K * pq;
@@ -260,9 +299,9 @@ internal static unsafe class ConvImplicit
                             int kc = Math.Min(KC, crs - pc);
                             PackSegments(xb, off + pc, kc, nc, segSrc, segDst, segLen, segEnd, ws.B);
                             float beta = pc == 0 ? 0f : 1f;
-                            for (int ir = 0; ir < kg; ir += MR)
+                            for (int ir = row0; ir < row1; ir += MR)
                             {
-                                int rows = Math.Min(MR, kg - ir);
+                                int rows = Math.Min(MR, row1 - ir);
                                 float* aPanel = aG + (long)mPad * pc + (long)ir * kc;
                                 for (int jr = 0, pi = 0; jr < nc; jr += NR, pi++)
                                     Kernel(rows, kc, aPanel, ws.B + (long)jr * kc, panelC[pi] + (long)ir * panelLd[pi], panelLd[pi], beta, Math.Min(NR, nc - jr), ws.Tile);
@@ -272,9 +311,10 @@ internal static unsafe class ConvImplicit
                         for (int pi = 0; pi * NR < nc; pi++)
                         {
                             int col0 = jc + pi * NR, cols = Math.Min(NR, nc - pi * NR);
-                            if (panelLd[pi] == ldc) ScatterBlock(cBlock + pi * NR, ldc, col0, cols, yG, biasG, kg, pq, kpq);
+                            if (panelLd[pi] == ldc)
+                                ScatterBlock(cBlock + (long)row0 * ldc + pi * NR, ldc, col0, cols, yG + (long)row0 * pq, biasG == null ? null : biasG + row0, row1 - row0, pq, kpq);
                             else if (biasG != null)
-                                for (int k = 0; k < kg; k++)
+                                for (int k = row0; k < row1; k++)
                                 {
                                     float* row = panelC[pi] + (long)k * pq;
                                     for (int j = 0; j < cols; j++) row[j] += biasG[k];

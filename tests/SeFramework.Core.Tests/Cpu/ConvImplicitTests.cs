@@ -42,6 +42,9 @@ public sealed class ConvImplicitTests
         { 2, 120, 2, 40, 130, 3, 3, 1, 1, 1, 1 }, // the same weights, Q = 40: padded-width GEMM filter, parallel partial sums
         { 2, 120, 3, 4, 130, 3, 3, 1, 1, 1, 2 },  // groups 2: K/G = 65, C/G·R·S = 540, tasks over both groups
         { 2, 70, 16, 16, 8, 1, 1, 2, 0, 1, 1 },   // 1×1 stride 2: backward-data's scatter over 140 planes split across threads
+        // 147 columns = 5 panels at 2 threads: the (panel, 12-row tile) grid split, 30 tiles = 15 + 15, panel 2 shared at
+        // row 36 (the chunk-1 half holds the 4-row tail tile); panels span images (scatter of a row range, plus bias)
+        { 3, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1 },
         // im2col paths whose per-image GEMM has m ≥ n: run by the packed driver on the thread that owns the image
         { 4, 32, 12, 12, 96, 1, 1, 1, 0, 1, 1 },  // 1×1 backward-filter: m = K = 96, n = C = 32, k = P·Q = 144
         { 4, 32, 12, 12, 16, 3, 3, 2, 1, 1, 1 },  // stride-2 backward-data: m = C·R·S = 288, n = P·Q = 36, k = K = 16
