@@ -52,12 +52,9 @@ internal static unsafe class ConvImplicit
         public readonly int Cols;            // padded-width output columns: (P − 1)·Pitch + Q
         public readonly long ImageSize;      // C·Plane + NR floats of zeros (whole-vector copies read up to NR − 1 past the end)
         public readonly int[] Offsets;       // per im2col row t = (c, r, s) of one group, see the class summary
-        public readonly bool InPlace;        // the input itself is the padded image (ImageSize = C·H·W, no NR zeros)
 
-        /// <summary>inPlace: a 1×1 stride-1 unpadded convolution reads x where it is (its padded copy would be a plain copy).</summary>
-        public Layout(in Conv2dGeometry g, bool inPlace = false)
+        public Layout(in Conv2dGeometry g)
         {
-            InPlace = inPlace;
             int st = g.Stride;
             Hp = g.H + 2 * g.Padding;
             Wp = g.W + 2 * g.Padding;
@@ -66,7 +63,7 @@ internal static unsafe class ConvImplicit
             PhasePlane = PhaseRows * Pitch;
             Plane = checked(st * st * PhasePlane);
             Cols = (g.P - 1) * Pitch + g.Q;
-            ImageSize = (long)g.C * Plane + (inPlace ? 0 : NR);
+            ImageSize = (long)g.C * Plane + NR;
             Offsets = new int[g.ColRows];
             int t = 0;
             for (int c = 0; c < g.CPerGroup; c++)
@@ -110,9 +107,7 @@ internal static unsafe class ConvImplicit
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Forward(float* x, float* w, float* bias, float* y, in Conv2dGeometry g)
     {
-        // 1×1 stride 1 unpadded: B's runs are read from x itself (the padded copy was a plain copy of x, 25 MB per call in
-        // ResNet-50's first stage: a memory-bound pass that scaled worst at 2 threads).
-        var lay = new Layout(g, inPlace: g.R == 1 && g.S == 1 && g.Stride == 1 && g.Padding == 0);
+        var lay = new Layout(g);
         int kg = g.KPerGroup, crs = g.ColRows, mPad = (kg + MR - 1) / MR * MR, pq = g.P * g.Q;
         long aGroup = (long)mPad * crs, chw = (long)g.C * g.H * g.W, kpq = (long)g.K * pq;
         int total = checked(g.N * pq), panels = (total + NR - 1) / NR;
@@ -126,7 +121,7 @@ internal static unsafe class ConvImplicit
             long macs = (long)g.K * total * crs;
             int threads = CpuParallel.MaxThreads;
             bool parallel = threads > 1 && macs >= 1L << 18;
-            nint xAddr = (nint)x, aAddr = (nint)aPacked, yAddr = (nint)y, biasAddr = (nint)bias, xEnd = (nint)(x + g.N * chw);
+            nint xAddr = (nint)x, aAddr = (nint)aPacked, yAddr = (nint)y, biasAddr = (nint)bias;
             var gg = g;
             var ll = lay;
             // Units of consecutive images with at least NC columns between them. With enough units to keep every thread
@@ -137,17 +132,6 @@ internal static unsafe class ConvImplicit
             {
                 CpuParallel.For(units, parallel ? 1 : units, (start, end) =>
                 {
-                    if (ll.InPlace)
-                    {
-                        using var _d = CpuProfiler.Op("Conv.ImplicitGemm");
-                        for (int u = start; u < end; u++)
-                        {
-                            int n0 = u * unitImages, n1 = Math.Min(gg.N, n0 + unitImages);
-                            ForwardColumns(0, (n1 - n0) * pq, (float*)aAddr, mPad, (float*)xAddr + n0 * chw, (float*)yAddr + n0 * kpq,
-                                biasAddr == 0 ? null : (float*)biasAddr, gg, ll, 0, gg.KPerGroup, (float*)xEnd);
-                        }
-                        return;
-                    }
                     long bufSize = unitImages * ll.ImageSize;
                     float* buf = (float*)CpuAllocator.Rent(bufSize * sizeof(float), zero: false);
                     try
@@ -169,12 +153,11 @@ internal static unsafe class ConvImplicit
                 });
                 return;
             }
-            float* xPad = lay.InPlace ? x : (float*)CpuAllocator.Rent(g.N * lay.ImageSize * sizeof(float), zero: false);
+            float* xPad = (float*)CpuAllocator.Rent(g.N * lay.ImageSize * sizeof(float), zero: false);
             try
             {
-                nint padAddr = (nint)xPad, limit = lay.InPlace ? xEnd : 0;
-                if (!lay.InPlace)
-                    using (CpuProfiler.Op("Conv.Pad"))
+                nint padAddr = (nint)xPad;
+                using (CpuProfiler.Op("Conv.Pad"))
                     CpuParallel.For(g.N, 1, (start, end) =>
                     {
                         for (int n = start; n < end; n++) PadImage((float*)xAddr + n * chw, (float*)padAddr + n * ll.ImageSize, gg, ll);
@@ -199,28 +182,27 @@ internal static unsafe class ConvImplicit
                             float* a = (float*)aAddr, xpd = (float*)padAddr, yy = (float*)yAddr, bb = (float*)biasAddr;
                             if (p0 == p1)
                             {
-                                if (r1 > r0) ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, r0, r1, (float*)limit);
+                                if (r1 > r0) ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, r0, r1);
                                 continue;
                             }
                             int full0 = p0;
                             if (r0 > 0)
                             {
-                                ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, r0, gg.KPerGroup, (float*)limit);
+                                ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, r0, gg.KPerGroup);
                                 full0 = p0 + 1;
                             }
-                            if (p1 > full0) ForwardColumns(full0 * NR, Math.Min(p1 * NR, total), a, mPad, xpd, yy, bb, gg, ll, 0, gg.KPerGroup, (float*)limit);
-                            if (r1 > 0) ForwardColumns(p1 * NR, Math.Min((p1 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, 0, r1, (float*)limit);
+                            if (p1 > full0) ForwardColumns(full0 * NR, Math.Min(p1 * NR, total), a, mPad, xpd, yy, bb, gg, ll, 0, gg.KPerGroup);
+                            if (r1 > 0) ForwardColumns(p1 * NR, Math.Min((p1 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, 0, r1);
                         }
                     });
                 }
                 else
                     CpuParallel.For(panels, grain, (start, end) =>
-                        ForwardColumns(start * NR, Math.Min(end * NR, total), (float*)aAddr, mPad, (float*)padAddr, (float*)yAddr, (float*)biasAddr, gg, ll,
-                            0, gg.KPerGroup, (float*)limit));
+                        ForwardColumns(start * NR, Math.Min(end * NR, total), (float*)aAddr, mPad, (float*)padAddr, (float*)yAddr, (float*)biasAddr, gg, ll));
             }
             finally
             {
-                if (!lay.InPlace) CpuAllocator.Return(xPad, g.N * lay.ImageSize * sizeof(float));
+                CpuAllocator.Return(xPad, g.N * lay.ImageSize * sizeof(float));
             }
         }
         finally
@@ -257,14 +239,12 @@ internal static unsafe class ConvImplicit
     // whatever j0, j1 and the destination are.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, float* bias, in Conv2dGeometry g, in Layout lay)
-        => ForwardColumns(j0, j1, aPacked, mPad, xPad, y, bias, g, lay, 0, g.KPerGroup, null);
+        => ForwardColumns(j0, j1, aPacked, mPad, xPad, y, bias, g, lay, 0, g.KPerGroup);
 
-    // As above for output channels [row0, row1) of each group only (row0 a multiple of MR; row1 one too, or K/G). limit:
-    // where the readable input ends when xPad is the input itself (lay.InPlace; B runs ending within 32 floats of it are
-    // copied by scalars), else null.
+    // As above for output channels [row0, row1) of each group only (row0 a multiple of MR; row1 one too, or K/G).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, float* bias, in Conv2dGeometry g, in Layout lay,
-        int row0, int row1, float* limit)
+        int row0, int row1)
     {
         row1 = Math.Min(row1, g.KPerGroup);
         Workspace ws = t_workspace ??= new Workspace();
@@ -317,7 +297,7 @@ internal static unsafe class ConvImplicit
                         for (int pc = 0; pc < crs; pc += KC)
                         {
                             int kc = Math.Min(KC, crs - pc);
-                            PackSegments(xb, off + pc, kc, nc, segSrc, segDst, segLen, segEnd, ws.B, limit);
+                            PackSegments(xb, off + pc, kc, nc, segSrc, segDst, segLen, segEnd, ws.B);
                             float beta = pc == 0 ? 0f : 1f;
                             for (int ir = row0; ir < row1; ir += MR)
                             {
@@ -354,7 +334,7 @@ internal static unsafe class ConvImplicit
     // vectors: the excess (< 16 floats) lands on columns written next (the next segment, the next row, the next panel,
     // or the workspace's slack), or on lanes past the block's last column, which never reach C.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackSegments(float* xb, int* off, int kc, int nc, int* segSrc, int* segDst, int* segLen, int* segEnd, float* dst, float* limit)
+    private static void PackSegments(float* xb, int* off, int kc, int nc, int* segSrc, int* segDst, int* segLen, int* segEnd, float* dst)
     {
         int panelCount = (nc + NR - 1) / NR;
         for (int pi = 0, s0 = 0; pi < panelCount; s0 = segEnd[pi], pi++)
@@ -380,12 +360,6 @@ internal static unsafe class ConvImplicit
                 for (int s = s0; s < s1; s++)
                 {
                     float* sp = row + segSrc[s];
-                    if (limit != null && sp + 32 > limit)
-                    {
-                        // The input's last floats (lay.InPlace): no whole-vector read past its end.
-                        for (int i = 0; i < segLen[s]; i++) d[segDst[s] + i] = sp[i];
-                        continue;
-                    }
                     Vector512.Store(Vector512.Load(sp), d + segDst[s]);
                     if (segLen[s] > 16) Vector512.Store(Vector512.Load(sp + 16), d + segDst[s] + 16);
                 }

@@ -1,5 +1,4 @@
 // ConvImplicitTests: the float32 implicit-GEMM convolution (forward, stride-1 backward-data through the flipped forward,
-// 1×1 stride-1 convs reading the input in place, thread splits at 1 and 2 threads,
 // strided 1×1 backward-data through a pointwise forward, backward-filter by padded-width GEMM or lane dot products;
 // strides via phase planes) against ReferenceNn on awkward shapes.
 using SeFramework.Backends;
@@ -46,9 +45,6 @@ public sealed class ConvImplicitTests
         // 147 columns = 5 panels at 2 threads: the (panel, 12-row tile) grid split, 30 tiles = 15 + 15, panel 2 shared at
         // row 36 (the chunk-1 half holds the 4-row tail tile); panels span images (scatter of a row range, plus bias)
         { 3, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1 },
-        // 1×1 stride 1 unpadded: B read from x in place (no padded copy), the last runs of x copied by scalars
-        { 3, 256, 7, 7, 96, 1, 1, 1, 0, 1, 1 },   // the column split (5 panels over the tile grid), panels across images
-        { 8, 16, 24, 24, 16, 1, 1, 1, 0, 1, 1 },  // one image per unit, units in parallel
         // im2col paths whose per-image GEMM has m ≥ n: run by the packed driver on the thread that owns the image
         { 4, 32, 12, 12, 96, 1, 1, 1, 0, 1, 1 },  // 1×1 backward-filter: m = K = 96, n = C = 32, k = P·Q = 144
         { 4, 32, 12, 12, 16, 3, 3, 2, 1, 1, 1 },  // stride-2 backward-data: m = C·R·S = 288, n = P·Q = 36, k = K = 16
