@@ -575,12 +575,9 @@ internal static unsafe class ConvImplicit
             }
         });
         float* total = (float*)partials[0];
-        for (int chunk = 1; chunk < chunks; chunk++)
-        {
-            float* part = (float*)partials[chunk];
-            for (long i = 0; i < accSize; i += 16) (Vector512.Load(total + i) + Vector512.Load(part + i)).Store(total + i);
-            CpuAllocator.Return(part, accSize * sizeof(float));
-        }
+        using (CpuProfiler.Op("Conv.FilterReduce"))
+            CpuBackend.SumPartials<float>(total, partials, accSize);
+        for (int chunk = 1; chunk < chunks; chunk++) CpuAllocator.Return((float*)partials[chunk], accSize * sizeof(float));
         for (long i = 0; i < (long)g.K * crs; i++) dw[i] = Vector512.Sum(Vector512.Load(total + i * 16));
         CpuAllocator.Return(total, accSize * sizeof(float));
     }
