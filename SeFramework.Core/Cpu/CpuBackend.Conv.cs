@@ -504,14 +504,15 @@ internal sealed unsafe partial class CpuBackend
     /// runs the packed driver straight on this thread, one call per group. (Gemm.SgemmStridedBatched would cut a batch
     /// smaller than 2·threads into up to 2·threads column slices, run one after another here as a nested parallel-for,
     /// each packing all of A again: 4 packs of the 2048×196 dy per image in ResNet-50's projection backward-filter at
-    /// 2 threads, 2 at 1 thread.) Only where m ≥ n: with few rows and a long k (64 × 256 × 3136 in ResNet-50's
-    /// 256→64 1×1 backward-filter) the column slices measured faster (13.3 against 16.2 ms at 1 thread; their C stays
-    /// in L1 across the KC blocks). The column split never changed an element's sum, so neither does this.</summary>
+    /// 2 threads, 2 at 1 thread.) Only where m ≥ n or k fits one KC block (se_resnet20's 8×8 stage backward-filter,
+    /// 64 × 576 × 64: 10.5 -> 9.4 ms at 1 thread): with few rows and a long k (64 × 256 × 3136 in ResNet-50's 256→64
+    /// 1×1 backward-filter) the column slices measured faster (13.3 against 16.2 ms at 1 thread; their C stays in L1
+    /// across the KC blocks). The column split never changed an element's sum, so neither does this.</summary>
     private static void GemmBatched<T>(bool onThisThread, bool transA, bool transB, int m, int n, int k,
         T* a, int lda, long strideA, T* b, int ldb, long strideB, double beta, T* c, int ldc, long strideC, int batch)
         where T : unmanaged
     {
-        if (onThisThread && typeof(T) == typeof(float) && k > 0 && m >= n && (long)m * n * k > Gemm.SmallProblem
+        if (onThisThread && typeof(T) == typeof(float) && k > 0 && (m >= n || k <= GemmPacked.KC) && (long)m * n * k > Gemm.SmallProblem
             && (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated || System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated))
         {
             bool use512 = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
