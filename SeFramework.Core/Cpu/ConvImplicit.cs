@@ -130,13 +130,17 @@ internal static unsafe class ConvImplicit
             int unitImages = Math.Min(g.N, (NC + pq - 1) / pq), units = (g.N + unitImages - 1) / unitImages;
             if (!parallel || units >= 2 * threads)
             {
-                CpuParallel.For(units, parallel ? 1 : units, (start, end) =>
+                // Units are taken from a shared counter, not in static chunks: a worker that wakes late (or loses its core
+                // for a while) takes fewer units instead of holding up the call. Each unit's outputs are summed by one
+                // thread in a fixed order, so the results still do not depend on who ran which unit.
+                int[] nextUnit = [0];
+                CpuParallel.For(parallel ? threads : 1, 1, (start, end) =>
                 {
                     long bufSize = unitImages * ll.ImageSize;
                     float* buf = (float*)CpuAllocator.Rent(bufSize * sizeof(float), zero: false);
                     try
                     {
-                        for (int u = start; u < end; u++)
+                        for (int u = Interlocked.Increment(ref nextUnit[0]) - 1; u < units; u = Interlocked.Increment(ref nextUnit[0]) - 1)
                         {
                             int n0 = u * unitImages, n1 = Math.Min(gg.N, n0 + unitImages);
                             using (CpuProfiler.Op("Conv.Pad"))
