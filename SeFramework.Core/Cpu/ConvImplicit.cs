@@ -116,9 +116,8 @@ internal static unsafe class ConvImplicit
         float* aPacked = (float*)CpuAllocator.Rent(aGroup * g.Groups * sizeof(float), zero: false);
         try
         {
-            for (int gi = 0; gi < g.Groups; gi++)
-                for (int pc = 0; pc < crs; pc += KC)
-                    GemmPacked.PackA(false, w + (long)gi * kg * crs, crs, 0, pc, kg, Math.Min(KC, crs - pc), MR, aPacked + gi * aGroup + (long)mPad * pc);
+            using (CpuProfiler.Op("Conv.PackWeights"))
+                PackWeights(w, aPacked, mPad, g);
             long macs = (long)g.K * total * crs;
             int threads = CpuParallel.MaxThreads;
             bool parallel = threads > 1 && macs >= 1L << 18;
@@ -131,13 +130,17 @@ internal static unsafe class ConvImplicit
             int unitImages = Math.Min(g.N, (NC + pq - 1) / pq), units = (g.N + unitImages - 1) / unitImages;
             if (!parallel || units >= 2 * threads)
             {
-                CpuParallel.For(units, parallel ? 1 : units, (start, end) =>
+                // Units are taken from a shared counter, not in static chunks: a worker that wakes late (or loses its core
+                // for a while) takes fewer units instead of holding up the call. Each unit's outputs are summed by one
+                // thread in a fixed order, so the results still do not depend on who ran which unit.
+                int[] nextUnit = [0];
+                CpuParallel.For(parallel ? threads : 1, 1, (start, end) =>
                 {
                     long bufSize = unitImages * ll.ImageSize;
                     float* buf = (float*)CpuAllocator.Rent(bufSize * sizeof(float), zero: false);
                     try
                     {
-                        for (int u = start; u < end; u++)
+                        for (int u = Interlocked.Increment(ref nextUnit[0]) - 1; u < units; u = Interlocked.Increment(ref nextUnit[0]) - 1)
                         {
                             int n0 = u * unitImages, n1 = Math.Min(gg.N, n0 + unitImages);
                             using (CpuProfiler.Op("Conv.Pad"))
@@ -166,8 +169,40 @@ internal static unsafe class ConvImplicit
                 using var _p = CpuProfiler.Op("Conv.ImplicitGemm");
                 // Chunks of at least 2 Mflop each (a worker wake-up costs microseconds).
                 int grain = (int)Math.Clamp((1L << 20) / Math.Max(1L, (long)g.K * NR * crs), 1, panels);
-                CpuParallel.For(panels, grain, (start, end) =>
-                    ForwardColumns(start * NR, Math.Min(end * NR, total), (float*)aAddr, mPad, (float*)padAddr, (float*)yAddr, (float*)biasAddr, gg, ll));
+                int mTiles = (kg + MR - 1) / MR;
+                if (g.Groups == 1 && panels % threads != 0 && CpuParallel.ChunkCount(panels, grain) == threads && (long)panels * mTiles < int.MaxValue)
+                {
+                    // Panels that do not split evenly (13 column panels of 32 at 2 threads in ResNet-50's 7×7 stage: 7 + 6,
+                    // 8 % idle): split the (panel, MR-row tile) grid instead, chunk c taking tiles [T·c/threads,
+                    // T·(c+1)/threads) in panel-major order, so a boundary panel's rows are shared (its B panel packed twice).
+                    int tilesTotal = panels * mTiles;
+                    CpuParallel.For(threads, 1, (start, end) =>
+                    {
+                        for (int c = start; c < end; c++)
+                        {
+                            int t0 = (int)((long)tilesTotal * c / threads), t1 = (int)((long)tilesTotal * (c + 1) / threads);
+                            int p0 = t0 / mTiles, p1 = t1 / mTiles; // first panel touched, first panel not fully reached
+                            int r0 = t0 % mTiles * MR, r1 = t1 % mTiles * MR;
+                            float* a = (float*)aAddr, xpd = (float*)padAddr, yy = (float*)yAddr, bb = (float*)biasAddr;
+                            if (p0 == p1)
+                            {
+                                if (r1 > r0) ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, r0, r1);
+                                continue;
+                            }
+                            int full0 = p0;
+                            if (r0 > 0)
+                            {
+                                ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, r0, gg.KPerGroup);
+                                full0 = p0 + 1;
+                            }
+                            if (p1 > full0) ForwardColumns(full0 * NR, Math.Min(p1 * NR, total), a, mPad, xpd, yy, bb, gg, ll, 0, gg.KPerGroup);
+                            if (r1 > 0) ForwardColumns(p1 * NR, Math.Min((p1 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, 0, r1);
+                        }
+                    });
+                }
+                else
+                    CpuParallel.For(panels, grain, (start, end) =>
+                        ForwardColumns(start * NR, Math.Min(end * NR, total), (float*)aAddr, mPad, (float*)padAddr, (float*)yAddr, (float*)biasAddr, gg, ll));
             }
             finally
             {
@@ -180,12 +215,42 @@ internal static unsafe class ConvImplicit
         }
     }
 
+    // w: (K, C/G·R·S) -> aPacked: per group (mPad·crs floats), per KC block, ceil(K/G / MR) panels of kc × MR. Tasks of
+    // (group, KC block, slab of up to 8 MR panels) run in parallel when there are ≥ 64 Ki weights (2.4 M in ResNet-50's
+    // last 3×3 conv: ~1 ms packed on one thread before the GEMM could start).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackWeights(float* w, float* aPacked, int mPad, in Conv2dGeometry g)
+    {
+        int kg = g.KPerGroup, crs = g.ColRows, kBlocks = (crs + KC - 1) / KC, slabRows = 8 * MR, slabs = (kg + slabRows - 1) / slabRows;
+        long aGroup = (long)mPad * crs;
+        int tasks = g.Groups * kBlocks * slabs;
+        nint wAddr = (nint)w, aAddr = (nint)aPacked;
+        var gg = g;
+        CpuParallel.For(tasks, (long)g.K * crs >= 1 << 16 ? 1 : tasks, (start, end) =>
+        {
+            for (int task = start; task < end; task++)
+            {
+                int slab = task % slabs, pb = task / slabs % kBlocks, gi = task / slabs / kBlocks;
+                int pc = pb * KC, kc = Math.Min(KC, crs - pc), i0 = slab * slabRows, mc = Math.Min(slabRows, kg - i0);
+                GemmPacked.PackA(false, (float*)wAddr + (long)gi * kg * crs, crs, i0, pc, mc, kc, MR,
+                    (float*)aAddr + gi * aGroup + (long)mPad * pc + (long)i0 * kc);
+            }
+        });
+    }
+
     // Columns [j0, j1) of every group's y_g = w_g · B_g, in blocks of NC columns; a panel's C goes straight to y or to a
     // scratch (mPad, NC + 16) that is then scattered into y; plus bias. Each element sums its KC blocks in order,
     // whatever j0, j1 and the destination are.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, float* bias, in Conv2dGeometry g, in Layout lay)
+        => ForwardColumns(j0, j1, aPacked, mPad, xPad, y, bias, g, lay, 0, g.KPerGroup);
+
+    // As above for output channels [row0, row1) of each group only (row0 a multiple of MR; row1 one too, or K/G).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, float* bias, in Conv2dGeometry g, in Layout lay,
+        int row0, int row1)
     {
+        row1 = Math.Min(row1, g.KPerGroup);
         Workspace ws = t_workspace ??= new Workspace();
         int kg = g.KPerGroup, crs = g.ColRows, pq = g.P * g.Q, ldc = NC + 16;
         long aGroup = (long)mPad * crs, kpq = (long)g.K * pq;
@@ -238,9 +303,9 @@ internal static unsafe class ConvImplicit
                             int kc = Math.Min(KC, crs - pc);
                             PackSegments(xb, off + pc, kc, nc, segSrc, segDst, segLen, segEnd, ws.B);
                             float beta = pc == 0 ? 0f : 1f;
-                            for (int ir = 0; ir < kg; ir += MR)
+                            for (int ir = row0; ir < row1; ir += MR)
                             {
-                                int rows = Math.Min(MR, kg - ir);
+                                int rows = Math.Min(MR, row1 - ir);
                                 float* aPanel = aG + (long)mPad * pc + (long)ir * kc;
                                 for (int jr = 0, pi = 0; jr < nc; jr += NR, pi++)
                                     Kernel(rows, kc, aPanel, ws.B + (long)jr * kc, panelC[pi] + (long)ir * panelLd[pi], panelLd[pi], beta, Math.Min(NR, nc - jr), ws.Tile);
@@ -250,9 +315,10 @@ internal static unsafe class ConvImplicit
                         for (int pi = 0; pi * NR < nc; pi++)
                         {
                             int col0 = jc + pi * NR, cols = Math.Min(NR, nc - pi * NR);
-                            if (panelLd[pi] == ldc) ScatterBlock(cBlock + pi * NR, ldc, col0, cols, yG, biasG, kg, pq, kpq);
+                            if (panelLd[pi] == ldc)
+                                ScatterBlock(cBlock + (long)row0 * ldc + pi * NR, ldc, col0, cols, yG + (long)row0 * pq, biasG == null ? null : biasG + row0, row1 - row0, pq, kpq);
                             else if (biasG != null)
-                                for (int k = 0; k < kg; k++)
+                                for (int k = row0; k < row1; k++)
                                 {
                                     float* row = panelC[pi] + (long)k * pq;
                                     for (int j = 0; j < cols; j++) row[j] += biasG[k];
@@ -453,12 +519,9 @@ internal static unsafe class ConvImplicit
                 }
             }
         });
-        for (int chunk = 1; chunk < chunks; chunk++)
-        {
-            float* part = (float*)partials[chunk];
-            for (long i = 0; i < dwSize; i++) dw[i] += part[i];
-            CpuAllocator.Return(part, dwSize * sizeof(float));
-        }
+        using (CpuProfiler.Op("Conv.FilterReduce"))
+            CpuBackend.SumPartials<float>(dw, partials, dwSize);
+        for (int chunk = 1; chunk < chunks; chunk++) CpuAllocator.Return((float*)partials[chunk], dwSize * sizeof(float));
     }
 
     // ---- backward filter for few output channels: lane-parallel dot products --------------------------------------------
@@ -516,12 +579,9 @@ internal static unsafe class ConvImplicit
             }
         });
         float* total = (float*)partials[0];
-        for (int chunk = 1; chunk < chunks; chunk++)
-        {
-            float* part = (float*)partials[chunk];
-            for (long i = 0; i < accSize; i += 16) (Vector512.Load(total + i) + Vector512.Load(part + i)).Store(total + i);
-            CpuAllocator.Return(part, accSize * sizeof(float));
-        }
+        using (CpuProfiler.Op("Conv.FilterReduce"))
+            CpuBackend.SumPartials<float>(total, partials, accSize);
+        for (int chunk = 1; chunk < chunks; chunk++) CpuAllocator.Return((float*)partials[chunk], accSize * sizeof(float));
         for (long i = 0; i < (long)g.K * crs; i++) dw[i] = Vector512.Sum(Vector512.Load(total + i * 16));
         CpuAllocator.Return(total, accSize * sizeof(float));
     }

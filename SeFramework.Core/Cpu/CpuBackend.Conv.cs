@@ -69,6 +69,7 @@ internal sealed unsafe partial class CpuBackend
             return;
         }
         long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, ld = ColLd(pq), colSize = (long)g.C * g.R * g.S * ld;
+        bool perImage = RunParallel(g.N, g.K * pq * g.ColRows) || CpuParallel.MaxThreads == 1;
         ForEachItem(g.N, g.K * pq * g.ColRows, n =>
         {
             T* x = (T*)xAddr + n * chw;
@@ -82,7 +83,7 @@ internal sealed unsafe partial class CpuBackend
                     Im2Col(x, col, g, ld);
                 }
                 using var _p2 = CpuProfiler.Op("Conv.FwdGemm");
-                GemmBatched(false, false, g.KPerGroup, (int)pq, g.ColRows,
+                GemmBatched(perImage, false, false, g.KPerGroup, (int)pq, g.ColRows,
                     (T*)wAddr, g.ColRows, (long)g.KPerGroup * g.ColRows,
                     col, g.IsPointwise ? (int)pq : (int)ld, g.ColRows * (g.IsPointwise ? pq : ld),
                     0, y, (int)pq, g.KPerGroup * pq, g.Groups);
@@ -132,6 +133,7 @@ internal sealed unsafe partial class CpuBackend
             return;
         }
         long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, ld = ColLd(pq), colSize = (long)g.C * g.R * g.S * ld;
+        bool perImage = RunParallel(g.N, g.K * pq * g.ColRows) || CpuParallel.MaxThreads == 1;
         ForEachItem(g.N, g.K * pq * g.ColRows, n =>
         {
             T* dy = (T*)dyAddr + n * g.K * pq;
@@ -140,7 +142,7 @@ internal sealed unsafe partial class CpuBackend
             try
             {
                 using (CpuProfiler.Op("Conv.DataGemm"))
-                GemmBatched(true, false, g.ColRows, (int)pq, g.KPerGroup,
+                GemmBatched(perImage, true, false, g.ColRows, (int)pq, g.KPerGroup,
                     (T*)wAddr, g.ColRows, (long)g.KPerGroup * g.ColRows,
                     dy, (int)pq, g.KPerGroup * pq,
                     0, dcol, g.IsPointwise ? (int)pq : (int)ld, g.ColRows * (g.IsPointwise ? pq : ld), g.Groups);
@@ -170,14 +172,20 @@ internal sealed unsafe partial class CpuBackend
             FlipWeights(w, wt, g);
             ConvForward<float>((nint)dy, (nint)wt, 0, (nint)t, gt);
             // t: (N, C, P, Q) -> dx[n, c, p·stride, q·stride], zeros elsewhere.
-            long planes = (long)g.N * g.C;
-            new Span<float>(dx, checked((int)(planes * g.H * g.W))).Clear();
-            for (long i = 0; i < planes; i++)
+            // Planes in parallel (1.6 M floats of dx in ResNet-50's projection: memory-bound, ~1 ms on one thread).
+            int planes = checked(g.N * g.C);
+            nint tAddr = (nint)t, dxAddr = (nint)dx;
+            var gg = g;
+            CpuParallel.For(planes, Math.Max(1, (1 << 14) / Math.Max(1, g.H * g.W)), (start, end) =>
             {
-                float* src = t + i * g.P * g.Q, dst = dx + i * g.H * g.W;
-                for (int p = 0; p < g.P; p++)
-                    for (int q = 0; q < g.Q; q++) dst[(long)p * g.Stride * g.W + q * g.Stride] = src[p * g.Q + q];
-            }
+                for (long i = start; i < end; i++)
+                {
+                    float* src = (float*)tAddr + i * gg.P * gg.Q, dst = (float*)dxAddr + i * gg.H * gg.W;
+                    new Span<float>(dst, gg.H * gg.W).Clear();
+                    for (int p = 0; p < gg.P; p++)
+                        for (int q = 0; q < gg.Q; q++) dst[(long)p * gg.Stride * gg.W + q * gg.Stride] = src[p * gg.Q + q];
+                }
+            });
         }
         finally
         {
@@ -208,16 +216,24 @@ internal sealed unsafe partial class CpuBackend
     {
         // Blocks of 16 k: the reads walk 16 weight rows side by side and each write is one contiguous run of 16·R·S
         // (a plain k-then-c loop reads or writes at a stride of C/G·R·S and misses the cache on every element).
-        int cg = g.CPerGroup, kg = g.KPerGroup, rs = g.R * g.S;
-        for (int gi = 0; gi < g.Groups; gi++)
-            for (int k0 = 0; k0 < kg; k0 += 16)
+        // The (group, 16-k block) tasks write disjoint elements; in parallel from 64 Ki weights (2.4 M in ResNet-50's last
+        // 3×3 conv: ~1.5 ms on one thread before its backward-data GEMM could start).
+        int cg = g.CPerGroup, kg = g.KPerGroup, rs = g.R * g.S, kBlocks = (kg + 15) / 16, tasks = g.Groups * kBlocks;
+        nint wAddr = (nint)w, wtAddr = (nint)wt;
+        CpuParallel.For(tasks, (long)g.K * cg * rs >= 1 << 16 ? 1 : tasks, (start, end) =>
+        {
+            for (int task = start; task < end; task++)
+            {
+                int gi = task / kBlocks, k0 = task % kBlocks * 16;
                 for (int c = 0; c < cg; c++)
                     for (int k = k0; k < Math.Min(kg, k0 + 16); k++)
                     {
-                        T* src = w + ((long)(gi * kg + k) * cg + c) * rs;
-                        T* dst = wt + ((long)(gi * cg + c) * kg + k) * rs;
+                        T* src = (T*)wAddr + ((long)(gi * kg + k) * cg + c) * rs;
+                        T* dst = (T*)wtAddr + ((long)(gi * cg + c) * kg + k) * rs;
                         for (int i = 0; i < rs; i++) dst[i] = src[rs - 1 - i];
                     }
+            }
+        });
     }
 
     // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C/G, R, S).
@@ -260,7 +276,7 @@ internal sealed unsafe partial class CpuBackend
                         src = col;
                     }
                     using var _p5 = CpuProfiler.Op("Conv.FilterGemm");
-                    GemmBatched(false, true, g.KPerGroup, g.ColRows, (int)pq,
+                    GemmBatched(chunks > 1 || CpuParallel.MaxThreads == 1, false, true, g.KPerGroup, g.ColRows, (int)pq,
                         (T*)dyAddr + n * g.K * pq, (int)pq, g.KPerGroup * pq,
                         src, g.IsPointwise ? (int)pq : (int)ld, g.ColRows * (g.IsPointwise ? pq : ld),
                         n == first ? 0 : 1, acc, g.ColRows, (long)g.KPerGroup * g.ColRows, g.Groups);
@@ -271,13 +287,36 @@ internal sealed unsafe partial class CpuBackend
                 if (col != null) CpuAllocator.Return(col, colSize * sizeof(T));
             }
         });
-        T* dw = (T*)dwAddr;
-        for (int chunk = 1; chunk < chunks; chunk++)
+        using (CpuProfiler.Op("Conv.FilterReduce"))
+            SumPartials<T>((T*)dwAddr, partials, dwSize);
+        for (int chunk = 1; chunk < chunks; chunk++) CpuAllocator.Return((T*)partials[chunk], dwSize * sizeof(T));
+    }
+
+    /// <summary>dw[i] = (…(dw[i] + p_1[i]) + p_2[i]) … + p_last[i] for the partial sums p_c = partials[c] (c ≥ 1; partials[0]
+    /// is dw): each element adds the chunks in order whatever the split, so the result is that of the serial loop. Spread
+    /// over the threads in blocks of 16 Ki elements (ResNet-50's 3×3 filters of 2.4 M floats took ~1.5 ms on one).</summary>
+    // dw: (size), partials[1..]: (size) each -> dw += Σ partials in order.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void SumPartials<T>(T* dw, nint[] partials, long size) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (partials.Length < 2) return;
+        const int Block = 1 << 14;
+        int blocks = checked((int)((size + Block - 1) / Block));
+        nint dwAddr = (nint)dw;
+        CpuParallel.For(blocks, Math.Max(1, (int)Math.Min(blocks, (1L << 17) / ((long)partials.Length * Block))), (start, end) =>
         {
-            T* part = (T*)partials[chunk];
-            for (long i = 0; i < dwSize; i++) dw[i] += part[i];
-            CpuAllocator.Return(part, dwSize * sizeof(T));
-        }
+            long i0 = (long)start * Block, i1 = Math.Min(size, (long)end * Block);
+            T* d = (T*)dwAddr;
+            int lanes = Vector<T>.Count;
+            for (int c = 1; c < partials.Length; c++)
+            {
+                T* part = (T*)partials[c];
+                long i = i0;
+                for (; i + lanes <= i1; i += lanes)
+                    Unsafe.WriteUnaligned(d + i, Unsafe.ReadUnaligned<Vector<T>>(d + i) + Unsafe.ReadUnaligned<Vector<T>>(part + i));
+                for (; i < i1; i++) d[i] += part[i];
+            }
+        });
     }
 
     // dy: (N, K, P, Q) -> dbias: (K), summed in double.
@@ -460,11 +499,28 @@ internal sealed unsafe partial class CpuBackend
         }
     }
 
-    /// <summary>c_i = op(a_i)·op(b_i) + beta·c_i for i in [0, batch), with a_i = a + i·strideA (and so on); row-major.</summary>
-    private static void GemmBatched<T>(bool transA, bool transB, int m, int n, int k,
+    /// <summary>c_i = op(a_i)·op(b_i) + beta·c_i for i in [0, batch), with a_i = a + i·strideA (and so on); row-major.
+    /// <paramref name="onThisThread"/>: called from a body that already runs in parallel (one image per call); float32 then
+    /// runs the packed driver straight on this thread, one call per group. (Gemm.SgemmStridedBatched would cut a batch
+    /// smaller than 2·threads into up to 2·threads column slices, run one after another here as a nested parallel-for,
+    /// each packing all of A again: 4 packs of the 2048×196 dy per image in ResNet-50's projection backward-filter at
+    /// 2 threads, 2 at 1 thread.) Only where m ≥ n or k fits one KC block (se_resnet20's 8×8 stage backward-filter,
+    /// 64 × 576 × 64: 10.5 -> 9.4 ms at 1 thread): with few rows and a long k (64 × 256 × 3136 in ResNet-50's 256→64
+    /// 1×1 backward-filter) the column slices measured faster (13.3 against 16.2 ms at 1 thread; their C stays in L1
+    /// across the KC blocks). The column split never changed an element's sum, so neither does this.</summary>
+    private static void GemmBatched<T>(bool onThisThread, bool transA, bool transB, int m, int n, int k,
         T* a, int lda, long strideA, T* b, int ldb, long strideB, double beta, T* c, int ldc, long strideC, int batch)
         where T : unmanaged
     {
+        if (onThisThread && typeof(T) == typeof(float) && k > 0 && (m >= n || k <= GemmPacked.KC) && (long)m * n * k > Gemm.SmallProblem
+            && (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated || System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated))
+        {
+            bool use512 = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
+            for (int i = 0; i < batch; i++)
+                GemmPacked.Run(use512, transA, transB, m, n, k, 1f, (float*)a + i * strideA, lda, (float*)b + i * strideB, ldb,
+                    (float)beta, (float*)c + i * strideC, ldc);
+            return;
+        }
         if (typeof(T) == typeof(float))
             Gemm.SgemmStridedBatched(transA, transB, m, n, k, 1f, (float*)a, lda, strideA, (float*)b, ldb, strideB, (float)beta, (float*)c, ldc, strideC, batch);
         else

@@ -1,6 +1,6 @@
-// `SeFramework.Bench --convparts [NAME|all] [--threads T] [--reps R] [--batch N]`: min-of-R timings of the three CPU conv kernels
+// `SeFramework.Bench --convparts [NAME|all] [--threads T] [--reps R] [--batch N] [--dir fwd|data|filter]`: min-of-R timings of the three CPU conv kernels
 // (forward, backward-data, backward-filter) of the ConvBenchmarks shapes, called straight on the backend (no autograd);
-// --batch overrides the shapes' batch size (short calls + many reps: a min that survives a loaded machine).
+// --dir times one direction only (0 for the others); --batch overrides the shapes' batch size (short calls + many reps: a min that survives a loaded machine).
 // SE_CONV_IMPLICIT=0 in the environment times the im2col path instead of the implicit GEMM.
 using System.Diagnostics;
 using System.Globalization;
@@ -15,11 +15,13 @@ public static class ConvPartsTimer
     {
         string name = args.Length > 1 ? args[1] : "all";
         int threads = 1, reps = 5, batch = 0;
+        string dir = "all";
         for (int i = 2; i < args.Length; i++)
         {
             if (args[i] == "--threads" && i + 1 < args.Length) threads = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--reps" && i + 1 < args.Length) reps = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--batch" && i + 1 < args.Length) batch = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--dir" && i + 1 < args.Length) dir = args[++i];
         }
         CpuParallel.MaxThreads = threads;
         var be = BackendRegistry.For(Device.Cpu);
@@ -37,9 +39,9 @@ public static class ConvPartsTimer
             var dx = Tensor.Empty(x.Shape);
             var dw = Tensor.Empty(w.Shape);
             double gflop = 2.0 * s.N * s.K * p * p * s.C * s.R * s.R / 1e9;
-            double fwd = MinMs(() => be.Conv2dForward(x, w, null, y, g), reps);
-            double data = MinMs(() => be.Conv2dBackwardData(dy, w, dx, g), reps);
-            double filt = MinMs(() => be.Conv2dBackwardFilter(x, dy, dw, null, g), reps);
+            double fwd = dir is "all" or "fwd" ? MinMs(() => be.Conv2dForward(x, w, null, y, g), reps) : 0;
+            double data = dir is "all" or "data" ? MinMs(() => be.Conv2dBackwardData(dy, w, dx, g), reps) : 0;
+            double filt = dir is "all" or "filter" ? MinMs(() => be.Conv2dBackwardFilter(x, dy, dw, null, g), reps) : 0;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{s.Name,-30} fwd {fwd,7:F2} ms {gflop / fwd * 1e3,6:F1}   data {data,7:F2} ms {gflop / data * 1e3,6:F1}   filter {filt,7:F2} ms {gflop / filt * 1e3,6:F1} GF/s"));
         }

@@ -36,6 +36,19 @@ public sealed class ConvImplicitTests
         { 2, 6, 5, 7, 8, 1, 1, 1, 0, 1, 2 },    // 1×1 stride 1, groups 2: plain copy, segments across output rows
         { 2, 5, 6, 6, 4, 1, 1, 2, 0, 1, 1 },    // 1×1 stride 2 (a projection shortcut; backward-data scatters a pointwise conv)
         { 2, 6, 7, 5, 4, 1, 1, 3, 0, 1, 2 },    // 1×1 stride 3, groups 2, odd sizes
+        // ≥ 64 Ki weights: packed (and flipped for backward-data) by several threads in (group, KC block, 96-row slab)
+        // tasks; ≥ 128 Ki weights: the backward-filter partials are added in parallel blocks.
+        { 3, 120, 4, 5, 130, 3, 3, 1, 1, 1, 1 },  // K = 130 (slabs of 96 + 34 rows), C·R·S = 1080 (KC blocks 256·4 + 56), im2col filter
+        { 2, 120, 2, 40, 130, 3, 3, 1, 1, 1, 1 }, // the same weights, Q = 40: padded-width GEMM filter, parallel partial sums
+        { 2, 120, 3, 4, 130, 3, 3, 1, 1, 1, 2 },  // groups 2: K/G = 65, C/G·R·S = 540, tasks over both groups
+        { 2, 70, 16, 16, 8, 1, 1, 2, 0, 1, 1 },   // 1×1 stride 2: backward-data's scatter over 140 planes split across threads
+        // 147 columns = 5 panels at 2 threads: the (panel, 12-row tile) grid split, 30 tiles = 15 + 15, panel 2 shared at
+        // row 36 (the chunk-1 half holds the 4-row tail tile); panels span images (scatter of a row range, plus bias)
+        { 3, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1 },
+        { 2, 16, 4, 32, 64, 3, 3, 1, 1, 1, 1 },  // dot-product filter with 64·144·16 lane sums: the partials added in parallel blocks
+        // im2col paths whose per-image GEMM has m ≥ n: run by the packed driver on the thread that owns the image
+        { 4, 32, 12, 12, 96, 1, 1, 1, 0, 1, 1 },  // 1×1 backward-filter: m = K = 96, n = C = 32, k = P·Q = 144
+        { 4, 32, 12, 12, 16, 3, 3, 2, 1, 1, 1 },  // stride-2 backward-data: m = C·R·S = 288, n = P·Q = 36, k = K = 16
     };
 
     [Theory]
@@ -86,6 +99,38 @@ public sealed class ConvImplicitTests
                 ReferenceNn.Conv2dBackwardFilter<float>(x.Span<float>(), dy.Span<float>(), dwRef, dbRef, g);
                 AssertClose(dwRef, dw.ToFloatArray(), tol, $"backward filter, {threads} threads");
                 AssertClose(dbRef, db.ToFloatArray(), tol, $"backward bias, {threads} threads");
+            }
+        }
+        finally
+        {
+            CpuParallel.MaxThreads = saved;
+        }
+    }
+
+    [Fact]
+    public void Float64_backward_filter_with_parallel_partial_sums_matches_the_reference()
+    {
+        // x: (2, 120, 4, 5), dy: (2, 130, 4, 5) -> dw: (130, 120, 3, 3) = 140 400 doubles: the im2col path with one partial
+        // per thread, added in parallel blocks (SumPartials<double>); against ReferenceNn at 1 and 2 threads.
+        using var scope = TensorScope.Begin();
+        var g = new Conv2dGeometry(2, 120, 4, 5, 130, 3, 3, 4, 5, 1, 1, 1, 1);
+        var be = BackendRegistry.For(Device.Cpu);
+        var x = Tensor.RandN(new[] { 2, 120, 4, 5 }, new Rng(1), DType.Float64);
+        var dy = Tensor.RandN(new[] { 2, 130, 4, 5 }, new Rng(4), DType.Float64);
+        var dwRef = new double[130 * 120 * 9];
+        ReferenceNn.Conv2dBackwardFilter<double>(x.Span<double>(), dy.Span<double>(), dwRef, new double[130], g);
+        int saved = CpuParallel.MaxThreads;
+        try
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                CpuParallel.MaxThreads = threads;
+                var dw = Tensor.Empty(new[] { 130, 120, 3, 3 }, DType.Float64);
+                be.Conv2dBackwardFilter(x, dy, dw, null, g);
+                double[] got = dw.Span<double>().ToArray();
+                for (int i = 0; i < got.Length; i++)
+                    Assert.True(Math.Abs(got[i] - dwRef[i]) <= 1e-10 * (1 + Math.Abs(dwRef[i])),
+                        $"{threads} threads: element {i} is {got[i]:G17}, expected {dwRef[i]:G17}");
             }
         }
         finally
