@@ -66,22 +66,102 @@ internal static unsafe class GemmPacked
     }
 
     // The parallel half of RunParallel, kept apart so the single-threaded call allocates no closure.
+    // Split over N: the threads share one packed copy of all of op(A) (SharedA), each packing the micro-panels it
+    // reaches first, so no A block is packed twice; each thread packs only its own columns of B.
     private static void RunSplit(bool use512, bool splitN, int unit, int panels, int grain, bool transA, bool transB, int m, int n, int k,
         float alpha, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
     {
-        CpuParallel.For(panels, grain, (start, end) =>
+        SharedA? shared = splitN ? SharedA.Rent(transA, a, lda, m, k, MR(use512)) : null;
+        try
         {
-            int lo = start * unit, hi = Math.Min(end * unit, splitN ? n : m);
-            if (splitN)
-                Run(use512, transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + (long)lo * ldb : b + lo, ldb, beta, c + lo, ldc);
-            else
-                Run(use512, transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + (long)lo * lda, lda, b, ldb, beta, c + (long)lo * ldc, ldc);
-        });
+            CpuParallel.For(panels, grain, (start, end) =>
+            {
+                int lo = start * unit, hi = Math.Min(end * unit, splitN ? n : m);
+                if (splitN)
+                    Run(use512, transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + (long)lo * ldb : b + lo, ldb, beta, c + lo, ldc, shared);
+                else
+                    Run(use512, transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + (long)lo * lda, lda, b, ldb, beta, c + (long)lo * ldc, ldc);
+            });
+        }
+        finally
+        {
+            shared?.Return();
+        }
+    }
+
+    // All of op(A) (m, k) packed once for a parallel call: block (ic, pc) (MC×KC, rows padded to mr) lies at
+    // Data + ic*k + pc*mcPad, in PackA's layout. Each block is cut into groups of micro-panels; a thread that needs a block
+    // claims and packs every group nobody claimed yet, then waits only for groups another running thread is packing
+    // (never for a thread that has not started, so a pool that runs the chunks one after another cannot deadlock).
+    private sealed class SharedA
+    {
+        private const int PanelsPerGroup = 4;
+        private static SharedA? s_cached;
+        private float* _data;
+        private long _capacity;
+        private int[] _state = [];
+        private bool _transA;
+        private float* _a;
+        private int _lda, _m, _k, _mr, _groupsPerBlock, _pcBlocks;
+
+        // Takes the cached instance (or a new one when another call holds it) and sizes it for op(A) (m, k).
+        public static SharedA Rent(bool transA, float* a, int lda, int m, int k, int mr)
+        {
+            SharedA s = Interlocked.Exchange(ref s_cached, null) ?? new SharedA();
+            long need = (long)((m + mr - 1) / mr) * mr * k;
+            if (s._capacity < need)
+            {
+                if (s._data != null) NativeMemory.AlignedFree(s._data);
+                s._data = (float*)NativeMemory.AlignedAlloc((nuint)(need * sizeof(float)), 64);
+                s._capacity = need;
+            }
+            s._transA = transA; s._a = a; s._lda = lda; s._m = m; s._k = k; s._mr = mr;
+            s._groupsPerBlock = (MC / mr + PanelsPerGroup - 1) / PanelsPerGroup;
+            s._pcBlocks = (k + KC - 1) / KC;
+            int states = ((m + MC - 1) / MC) * s._pcBlocks * s._groupsPerBlock;
+            if (s._state.Length < states) s._state = new int[states];
+            else Array.Clear(s._state, 0, states);
+            return s;
+        }
+
+        public void Return() => Interlocked.Exchange(ref s_cached, this);
+
+        ~SharedA()
+        {
+            if (_data != null) NativeMemory.AlignedFree(_data);
+        }
+
+        // The packed block of op(A)[ic:ic+mc, pc:pc+kc], packed (by this thread or another) before it returns.
+        public float* Block(int ic, int pc, int mc, int kc)
+        {
+            int mcPad = (mc + _mr - 1) / _mr * _mr;
+            float* block = _data + (long)ic * _k + (long)pc * mcPad;
+            int panels = mcPad / _mr, groups = (panels + PanelsPerGroup - 1) / PanelsPerGroup;
+            int baseState = (ic / MC * _pcBlocks + pc / KC) * _groupsPerBlock;
+            for (int g = 0; g < groups; g++)
+            {
+                if (Interlocked.CompareExchange(ref _state[baseState + g], 1, 0) != 0) continue;
+                int ir = g * PanelsPerGroup * _mr;
+                PackA(_transA, _a, _lda, ic + ir, pc, Math.Min(PanelsPerGroup * _mr, mc - ir), kc, _mr, block + (long)ir * kc);
+                Volatile.Write(ref _state[baseState + g], 2);
+            }
+            for (int g = 0; g < groups; g++)
+            {
+                var spin = new SpinWait();
+                while (Volatile.Read(ref _state[baseState + g]) != 2) spin.SpinOnce(-1);
+            }
+            return block;
+        }
     }
 
     // Single-threaded blocked driver. a: op(A) (m, k), b: op(B) (k, n), c: (m, n) -> c = alpha*a*b + beta*c
     internal static void Run(bool use512, bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
-        float* b, int ldb, float beta, float* c, int ldc)
+        float* b, int ldb, float beta, float* c, int ldc) =>
+        Run(use512, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, null);
+
+    // shared: when set, A blocks come from it (packed once for all threads) instead of this thread's workspace.
+    private static void Run(bool use512, bool transA, bool transB, int m, int n, int k, float alpha, float* a, int lda,
+        float* b, int ldb, float beta, float* c, int ldc, SharedA? shared)
     {
         Workspace ws = t_workspace ??= new Workspace();
         int mr = MR(use512), nr = NR(use512);
@@ -95,7 +175,8 @@ internal static unsafe class GemmPacked
             for (int pc = 0; pc < k; pc += KC)
             {
                 int kc = Math.Min(KC, k - pc);
-                PackA(transA, a, lda, ic, pc, mc, kc, mr, ws.A);
+                float* aBlock = shared != null ? shared.Block(ic, pc, mc, kc) : ws.A;
+                if (shared == null) PackA(transA, a, lda, ic, pc, mc, kc, mr, ws.A);
                 // The first K block applies the caller's beta; later blocks accumulate into what the first wrote.
                 float betaBlock = pc == 0 ? beta : 1f;
                 for (int jc = 0; jc < n; jc += NC)
@@ -107,7 +188,7 @@ internal static unsafe class GemmPacked
                     for (int ir = 0; ir < mc; ir += mr)
                     {
                         int rows = Math.Min(mr, mc - ir);
-                        float* aPanel = ws.A + (long)ir * kc;
+                        float* aPanel = aBlock + (long)ir * kc;
                         float* cRow = c + (long)(ic + ir) * ldc + jc;
                         for (int jr = 0; jr < nc; jr += nr)
                         {

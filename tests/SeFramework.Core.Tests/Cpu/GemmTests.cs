@@ -171,7 +171,9 @@ public sealed unsafe class GemmTests
         int saved = CpuParallel.MaxThreads;
         try
         {
-            foreach (var (m, n, k, tA, tB) in new[] { (300, 300, 300, false, false), (129, 520, 257, true, true), (700, 65, 129, false, true) })
+            // (1160, 1200, 270): two MC row blocks and two KC blocks of the A that the threads pack together (split over N).
+            foreach (var (m, n, k, tA, tB) in new[] { (300, 300, 300, false, false), (129, 520, 257, true, true), (700, 65, 129, false, true),
+                (1160, 1200, 270, false, false), (1160, 1200, 270, true, false) })
             {
                 var rng = new Random(m + n + k);
                 using var a = tA ? FloatMatrix(k, m, 1, rng) : FloatMatrix(m, k, 1, rng);
