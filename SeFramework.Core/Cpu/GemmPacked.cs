@@ -250,6 +250,19 @@ internal static unsafe class GemmPacked
                 int p0Tail = 0;
                 if (rows == 12 && Avx.IsSupported)
                 {
+                    // 16 p per step, so each source row's 64-byte line is read once: with lda a multiple of 1024 floats
+                    // the 12 rows share one L1 set (8 ways), and a line left for the next step would be evicted.
+                    for (; p0Tail + 16 <= kc; p0Tail += 16)
+                    {
+                        float* s0 = rowsSrc + p0Tail, d0 = dst + p0Tail * 12;
+                        Transpose8x8(s0, lda, d0, 12);
+                        Transpose8x8(s0 + 8, lda, d0 + 8 * 12, 12);
+                        float* s8 = s0 + 8L * lda;
+                        Transpose4x4(s8, lda, d0 + 8, 12);
+                        Transpose4x4(s8 + 4, lda, d0 + 4 * 12 + 8, 12);
+                        Transpose4x4(s8 + 8, lda, d0 + 8 * 12 + 8, 12);
+                        Transpose4x4(s8 + 12, lda, d0 + 12 * 12 + 8, 12);
+                    }
                     for (; p0Tail + 8 <= kc; p0Tail += 8)
                     {
                         float* s0 = rowsSrc + p0Tail, d0 = dst + p0Tail * 12;
@@ -274,6 +287,26 @@ internal static unsafe class GemmPacked
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PackB(bool transB, float* b, int ldb, int p0, int j0, int kc, int nc, int nr, float* dst)
     {
+        if (!transB && nr == 32)
+        {
+            // B is k×n: one pass over each source row (sequential reads the hardware prefetcher follows), scattering its
+            // 32-column pieces to the full panels; the ragged last panel is left to the loop below.
+            int full = nc / 32;
+            float* src = b + (long)p0 * ldb + j0;
+            for (int p = 0; p < kc; p++, src += ldb)
+            {
+                float* d = dst + p * 32;
+                for (int jp = 0; jp < full; jp++, d += 32L * kc)
+                {
+                    Vector512.Store(Vector512.Load(src + jp * 32), d);
+                    Vector512.Store(Vector512.Load(src + jp * 32 + 16), d + 16);
+                }
+            }
+            if (full * 32 == nc) return;
+            dst += (long)full * 32 * kc;
+            j0 += full * 32;
+            nc -= full * 32;
+        }
         for (int jr = 0; jr < nc; jr += nr, dst += (long)nr * kc)
         {
             int cols = Math.Min(nr, nc - jr);
