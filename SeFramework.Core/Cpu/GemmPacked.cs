@@ -91,8 +91,9 @@ internal static unsafe class GemmPacked
 
     // All of op(A) (m, k) packed once for a parallel call: block (ic, pc) (MC×KC, rows padded to mr) lies at
     // Data + ic*k + pc*mcPad, in PackA's layout. Each block is cut into groups of micro-panels; a thread that needs a block
-    // claims and packs every group nobody claimed yet, then waits only for groups another running thread is packing
-    // (never for a thread that has not started, so a pool that runs the chunks one after another cannot deadlock).
+    // claims and packs every group nobody claimed yet, then packs again any group another thread is still packing: no
+    // thread ever waits for another (no deadlock when the pool runs the chunks one after another, no stall when the
+    // other thread is descheduled).
     private sealed class SharedA
     {
         private const int PanelsPerGroup = 4;
@@ -139,18 +140,19 @@ internal static unsafe class GemmPacked
             int panels = mcPad / _mr, groups = (panels + PanelsPerGroup - 1) / PanelsPerGroup;
             int baseState = (ic / MC * _pcBlocks + pc / KC) * _groupsPerBlock;
             for (int g = 0; g < groups; g++)
-            {
-                if (Interlocked.CompareExchange(ref _state[baseState + g], 1, 0) != 0) continue;
-                int ir = g * PanelsPerGroup * _mr;
-                PackA(_transA, _a, _lda, ic + ir, pc, Math.Min(PanelsPerGroup * _mr, mc - ir), kc, _mr, block + (long)ir * kc);
-                Volatile.Write(ref _state[baseState + g], 2);
-            }
+                if (Interlocked.CompareExchange(ref _state[baseState + g], 1, 0) == 0) PackGroup(block, ic, pc, mc, kc, baseState, g);
+            // Groups another thread claimed but has not finished: pack them again rather than wait (that thread may be
+            // descheduled on a busy machine). Both write the same bytes, so the readers never see anything else.
             for (int g = 0; g < groups; g++)
-            {
-                var spin = new SpinWait();
-                while (Volatile.Read(ref _state[baseState + g]) != 2) spin.SpinOnce(-1);
-            }
+                if (Volatile.Read(ref _state[baseState + g]) != 2) PackGroup(block, ic, pc, mc, kc, baseState, g);
             return block;
+        }
+
+        private void PackGroup(float* block, int ic, int pc, int mc, int kc, int baseState, int g)
+        {
+            int ir = g * PanelsPerGroup * _mr;
+            PackA(_transA, _a, _lda, ic + ir, pc, Math.Min(PanelsPerGroup * _mr, mc - ir), kc, _mr, block + (long)ir * kc);
+            Volatile.Write(ref _state[baseState + g], 2);
         }
     }
 
