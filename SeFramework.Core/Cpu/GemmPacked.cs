@@ -29,21 +29,45 @@ internal static unsafe class GemmPacked
     private sealed class Workspace
     {
         public readonly float* A, B, Tile;
+        private readonly void* _block;
 
         public Workspace()
         {
             // Sized for the largest kernel (MR, NR are at most 12 and 32); A and B panels are zero-padded to MR/NR.
-            A = (float*)NativeMemory.AlignedAlloc((nuint)(MC * KC * sizeof(float)), 64);
-            B = (float*)NativeMemory.AlignedAlloc((nuint)(KC * NC * sizeof(float)), 64);
+            // A (1.1 MiB) and B (512 KiB) share one 2 MiB huge page: the A block streams from L3 and the B block from L2
+            // through a single TLB entry.
+            long aBytes = (long)MC * KC * sizeof(float), bBytes = (long)KC * NC * sizeof(float);
+            _block = AllocHuge(aBytes + bBytes);
+            A = (float*)_block;
+            B = (float*)((byte*)_block + aBytes);
             Tile = (float*)NativeMemory.AlignedAlloc((nuint)(GemmKernels.MR512 * GemmKernels.NR512 * sizeof(float)), 64);
         }
 
         ~Workspace()
         {
-            NativeMemory.AlignedFree(A);
-            NativeMemory.AlignedFree(B);
+            NativeMemory.AlignedFree(_block);
             NativeMemory.AlignedFree(Tile);
         }
+    }
+
+    // ---- huge pages for the packing buffers -------------------------------------------------------------------------
+    // Like tensor storage (Storage.AllocateFresh): 2 MiB aligned, rounded up to whole 2 MiB, marked MADV_HUGEPAGE (THP
+    // runs in "madvise" mode here). SE_HUGEPAGES=0 turns it off. Free with NativeMemory.AlignedFree.
+
+    private const long HugePageBytes = 2L << 20;
+    private const int MadvHugePage = 14;
+    private static readonly bool UseHugePages = OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("SE_HUGEPAGES") != "0";
+
+    [DllImport("libc", EntryPoint = "madvise")]
+    private static extern int Madvise(void* address, nuint length, int advice);
+
+    private static void* AllocHuge(long bytes)
+    {
+        if (!UseHugePages) return NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        long size = (bytes + HugePageBytes - 1) / HugePageBytes * HugePageBytes;
+        void* p = NativeMemory.AlignedAlloc((nuint)size, (nuint)HugePageBytes);
+        if (p != null) Madvise(p, (nuint)size, MadvHugePage); // advice only: a refusal leaves ordinary pages
+        return p;
     }
 
     // ---- drivers ----------------------------------------------------------------------------------------------------
@@ -113,7 +137,7 @@ internal static unsafe class GemmPacked
             if (s._capacity < need)
             {
                 if (s._data != null) NativeMemory.AlignedFree(s._data);
-                s._data = (float*)NativeMemory.AlignedAlloc((nuint)(need * sizeof(float)), 64);
+                s._data = (float*)AllocHuge(need * sizeof(float));
                 s._capacity = need;
             }
             s._transA = transA; s._a = a; s._lda = lda; s._m = m; s._k = k; s._mr = mr;

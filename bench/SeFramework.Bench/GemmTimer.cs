@@ -12,6 +12,20 @@ namespace SeFramework.Bench;
 
 public static unsafe class GemmTimer
 {
+    [DllImport("libc", EntryPoint = "madvise")]
+    private static extern int Madvise(void* address, nuint length, int advice);
+
+    private static float* AllocLikeTensor(long bytes)
+    {
+        const long huge = 2L << 20;
+        if (!OperatingSystem.IsLinux() || bytes < 2 * huge || Environment.GetEnvironmentVariable("SE_HUGEPAGES") == "0")
+            return (float*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        long size = (bytes + huge - 1) / huge * huge;
+        void* p = NativeMemory.AlignedAlloc((nuint)size, (nuint)huge);
+        Madvise(p, (nuint)size, 14); // MADV_HUGEPAGE
+        return (float*)p;
+    }
+
     public static int Run(string[] args)
     {
         int n = 0, steps = 10, warmup = 3, threads = Environment.ProcessorCount;
@@ -39,9 +53,9 @@ public static unsafe class GemmTimer
         }
         CpuParallel.MaxThreads = threads;
         long elements = (long)n * n;
-        float* a = (float*)NativeMemory.AlignedAlloc((nuint)(elements * 4), 64);
-        float* b = (float*)NativeMemory.AlignedAlloc((nuint)(elements * 4), 64);
-        float* c = (float*)NativeMemory.AlignedAlloc((nuint)(elements * 4), 64);
+        // Matrices live where tensors of their size live (Storage: 2 MiB aligned and MADV_HUGEPAGE from 4 MiB up), and
+        // where the peer's live (glibc.malloc.hugetlb=1 in run-peer.sh).
+        float* a = AllocLikeTensor(elements * 4), b = AllocLikeTensor(elements * 4), c = AllocLikeTensor(elements * 4);
         var rng = new Random(42);
         for (long i = 0; i < elements; i++)
         {
