@@ -99,7 +99,10 @@ internal static unsafe class GemmPacked
     private static void RunSplit(bool use512, bool splitN, int unit, int panels, int grain, bool transA, bool transB, int m, int n, int k,
         float alpha, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
     {
-        SharedPack shared = splitN ? SharedPack.Rent(false, transA, a, lda, m, k, MR(use512)) : SharedPack.Rent(true, transB, b, ldb, n, k, NR(use512));
+        // A shared operand over MaxSharedBytes (the buffer stays cached for the next call) falls back to per-thread packing.
+        long sharedBytes = (long)(splitN ? m + GemmKernels.MR512 : n + GemmKernels.NR512) * k * sizeof(float);
+        SharedPack? shared = sharedBytes > MaxSharedBytes ? null
+            : splitN ? SharedPack.Rent(false, transA, a, lda, m, k, MR(use512)) : SharedPack.Rent(true, transB, b, ldb, n, k, NR(use512));
         try
         {
             CpuParallel.For(panels, grain, (start, end) =>
@@ -113,7 +116,7 @@ internal static unsafe class GemmPacked
         }
         finally
         {
-            shared.Return();
+            shared?.Return();
         }
     }
 
@@ -122,6 +125,8 @@ internal static unsafe class GemmPacked
     // layout. Each block is cut into groups of micro-panels; a thread that needs a block claims and packs every group
     // nobody claimed yet, then packs again any group another thread is still packing: no thread ever waits for another
     // (no deadlock when the pool runs the chunks one after another, no stall when the other thread is descheduled).
+    private const long MaxSharedBytes = 64L << 20;
+
     private sealed class SharedPack
     {
         private const int PanelsPerGroup = 4;
