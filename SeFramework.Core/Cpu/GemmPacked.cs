@@ -18,9 +18,10 @@ internal static unsafe class GemmPacked
     //   beside the streaming B rows; a long KC makes the C tile load/store (3 KiB per 196 kflop) negligible.
     // NC = 512: the packed B block (256×512 floats = 512 KiB, half of the 1 MiB L2) stays in L2 while every A micro-panel
     //   passes over it (each A micro-panel is reused for 16 B micro-panels).
-    // MC = 1152: the packed A block (1.1 MiB) lives in L3 and streams through once per NC block; a tall MC means B is
-    //   packed only ceil(m/1152) times. On a loaded 2-core guest, KC 128..512 and NC 192..768 measured within noise (±8 %).
-    internal const int KC = 256, MC = 1152, NC = 512;
+    // MC = 2064 (172 × 12): the packed A block (2 MiB) lives in L3 and streams through once per NC block; a tall MC means
+    //   B is packed only ceil(m/2064) times (2048² on 1 thread: +0.6 % over MC = 1152, which packed B twice).
+    //   KC 192..512 and NC 256..768 measured within ±1 % (1024², quiet machine).
+    internal const int KC = 256, MC = 2064, NC = 512;
 
     // ---- per-thread packing buffers (allocated once per thread, 64-byte aligned) -------------------------------------
 
@@ -34,8 +35,8 @@ internal static unsafe class GemmPacked
         public Workspace()
         {
             // Sized for the largest kernel (MR, NR are at most 12 and 32); A and B panels are zero-padded to MR/NR.
-            // A (1.1 MiB) and B (512 KiB) share one 2 MiB huge page: the A block streams from L3 and the B block from L2
-            // through a single TLB entry.
+            // A (2 MiB) and B (512 KiB) share huge pages: the A block streams from L3 and the B block from L2
+            // through a few TLB entries.
             long aBytes = (long)MC * KC * sizeof(float), bBytes = (long)KC * NC * sizeof(float);
             _block = AllocHuge(aBytes + bBytes);
             A = (float*)_block;
