@@ -171,7 +171,10 @@ public sealed unsafe class GemmTests
         int saved = CpuParallel.MaxThreads;
         try
         {
-            foreach (var (m, n, k, tA, tB) in new[] { (300, 300, 300, false, false), (129, 520, 257, true, true), (700, 65, 129, false, true) })
+            // (1160, 1200, 270): split over M, three NC column blocks and two KC blocks of the B the threads pack together;
+            // (2100, 4200, 264): split over N, two MC row blocks and two KC blocks of the A the threads pack together.
+            foreach (var (m, n, k, tA, tB) in new[] { (300, 300, 300, false, false), (129, 520, 257, true, true), (700, 65, 129, false, true),
+                (1160, 1200, 270, false, false), (1160, 1200, 270, true, true), (2100, 4200, 264, false, false), (2100, 4200, 264, true, true) })
             {
                 var rng = new Random(m + n + k);
                 using var a = tA ? FloatMatrix(k, m, 1, rng) : FloatMatrix(m, k, 1, rng);
