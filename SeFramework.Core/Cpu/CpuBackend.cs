@@ -49,11 +49,16 @@ internal sealed unsafe partial class CpuBackend : IBackend
         var ss = src.Layout.StridesArray;
         var ds = dst.Layout.StridesArray;
         long si = StridedIndex.InnerStride(ss), di = StridedIndex.InnerStride(ds);
+        bool sameType = typeof(TS) == typeof(TD);
         StridedIndex.ForEachRow(shape, new[] { ss, ds }, new[] { src.Layout.Offset, dst.Layout.Offset }, (_, off) =>
         {
             TS* sp = s + off[0];
             TD* dp = d + off[1];
-            for (int i = 0; i < inner; i++) dp[i * di] = TD.CreateTruncating(sp[i * si]);
+            // Dense destination rows: a broadcast source row (stride 0, e.g. an expanded gradient) is a fill, a dense one
+            // a block copy; other strides walk element by element.
+            if (di == 1 && si == 0) new Span<TD>(dp, inner).Fill(TD.CreateTruncating(sp[0]));
+            else if (di == 1 && si == 1 && sameType) Buffer.MemoryCopy(sp, dp, (long)inner * sizeof(TD), (long)inner * sizeof(TS));
+            else for (int i = 0; i < inner; i++) dp[i * di] = TD.CreateTruncating(sp[i * si]);
         });
     }
 
@@ -222,9 +227,27 @@ internal sealed unsafe partial class CpuBackend : IBackend
 
     // x: any layout; reduce[d] marks summed dims; y: contiguous with size 1 on reduced dims.
     // Accumulates in double so float32 sums over large planes keep their precision.
+    // x: (n) -> Σ x: blocks of SumBlock elements summed by SimdKernels.Sum (64 lanes, ≤ 64 values each in T), the block
+    // totals added in double, so a float sum of millions of values keeps the accuracy of double accumulation.
+    private const int SumBlock = 4096;
+
+    private static double BlockedSum<T>(T* x, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double total = 0;
+        for (int i = 0; i < n; i += SumBlock) total += SimdKernels.Sum(x + i, Math.Min(SumBlock, n - i));
+        return total;
+    }
+
     public void Sum(Tensor x, bool[] reduce, Tensor y)
     {
         using var _profile = CpuProfiler.Op("Sum");
+        if (y.NumElements == 1 && x.IsContiguous && x.NumElements <= int.MaxValue)
+        {
+            // Sum of a whole dense tensor (a loss, or a benchmark's y.Sum()): one Vector512 pass.
+            if (x.DType == DType.Float32) y.Span<float>()[0] = (float)BlockedSum((float*)((CpuStorage)x.Storage).Pointer + x.Layout.Offset, (int)x.NumElements);
+            else y.Span<double>()[0] = BlockedSum((double*)((CpuStorage)x.Storage).Pointer + x.Layout.Offset, (int)x.NumElements);
+            return;
+        }
         var acc = new double[y.NumElements];
         var shape = x.Layout.Shape;
         int rank = shape.Length;

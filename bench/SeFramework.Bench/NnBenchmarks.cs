@@ -18,6 +18,18 @@ public abstract class CpuBenchBase
     [Params(1, 2)]
     public int Threads { get; set; }
 
+    /// <summary>Frees the leaves' gradients and clears them. Leaf gradients live outside the TensorScope (as a model's
+    /// parameter gradients do); torch frees the tensors autograd.grad returns, so we free ours too, or every call would
+    /// fault in fresh pages for them (~11–16 µs per 4 KiB on these VMs) and time the kernel page faults.</summary>
+    protected static void FreeGrads(params Tensor[] leaves)
+    {
+        foreach (var leaf in leaves)
+        {
+            leaf.Grad?.Storage.Dispose();
+            leaf.Grad = null;
+        }
+    }
+
     protected void UseThreads()
     {
         _savedThreads = CpuParallel.MaxThreads;
@@ -85,8 +97,7 @@ public class ConvBenchmarks : CpuBenchBase
         using var scope = TensorScope.Begin();
         var y = F.Conv2d(_x, _w, null, Shape.Stride, Shape.Padding);
         y.Sum().Backward();
-        _x.Grad = null;
-        _w.Grad = null;
+        FreeGrads(_x, _w);
     }
 }
 
@@ -132,6 +143,7 @@ public class SeKernelBenchmarks : CpuBenchBase
         var x = _x.Detach().RequiresGrad_();
         var y = _y.Detach().RequiresGrad_();
         F.AxpyRelu(a, x, y).Backward(_g);
+        FreeGrads(a, x, y);
     }
 
     // 1 stream: read x.
@@ -159,8 +171,7 @@ public class SeKernelBenchmarks : CpuBenchBase
         using var scope = TensorScope.Begin();
         var x = _x.Detach().RequiresGrad_();
         F.BatchNorm2d(x, null, null, _gamma, _beta, training: true).Backward(_g);
-        _gamma.Grad = null;
-        _beta.Grad = null;
+        FreeGrads(x, _gamma, _beta);
     }
 }
 
@@ -210,7 +221,7 @@ public class SeBlockBenchmarks : CpuBenchBase
     {
         using var scope = TensorScope.Begin();
         Block().Sum().Backward();
-        foreach (var p in new[] { _x, _res, _w1, _b1, _w2, _b2 }) p.Grad = null;
+        FreeGrads(_x, _res, _w1, _b1, _w2, _b2);
     }
 }
 
