@@ -730,22 +730,7 @@ internal static unsafe class ConvImplicit
 
     // rows[0..8][p0..p0+8] -> dst: 8 rows of 8 (row stride NR), transposed.
     private static void Transpose8x8(float** rows, int p0, float* dst)
-    {
-        Vector256<float> r0 = Avx.LoadVector256(rows[0] + p0), r1 = Avx.LoadVector256(rows[1] + p0),
-            r2 = Avx.LoadVector256(rows[2] + p0), r3 = Avx.LoadVector256(rows[3] + p0),
-            r4 = Avx.LoadVector256(rows[4] + p0), r5 = Avx.LoadVector256(rows[5] + p0),
-            r6 = Avx.LoadVector256(rows[6] + p0), r7 = Avx.LoadVector256(rows[7] + p0);
-        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3),
-            t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
-        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE),
-            u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE), u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
-        Avx.Store(dst + NR, Avx.Permute2x128(u1, u5, 0x20));
-        Avx.Store(dst + 2 * NR, Avx.Permute2x128(u2, u6, 0x20));
-        Avx.Store(dst + 3 * NR, Avx.Permute2x128(u3, u7, 0x20));
-        Avx.Store(dst + 4 * NR, Avx.Permute2x128(u0, u4, 0x31));
-        Avx.Store(dst + 5 * NR, Avx.Permute2x128(u1, u5, 0x31));
-        Avx.Store(dst + 6 * NR, Avx.Permute2x128(u2, u6, 0x31));
-        Avx.Store(dst + 7 * NR, Avx.Permute2x128(u3, u7, 0x31));
-    }
+        => GemmPacked.Transpose8x8(Avx.LoadVector256(rows[0] + p0), Avx.LoadVector256(rows[1] + p0),
+            Avx.LoadVector256(rows[2] + p0), Avx.LoadVector256(rows[3] + p0), Avx.LoadVector256(rows[4] + p0),
+            Avx.LoadVector256(rows[5] + p0), Avx.LoadVector256(rows[6] + p0), Avx.LoadVector256(rows[7] + p0), dst, NR);
 }
