@@ -3,6 +3,7 @@
 using SeFramework.Backends;
 using SeFramework.Cpu;
 using Xunit;
+using static SeFramework.Core.Tests.Cpu.KernelAssert;
 
 namespace SeFramework.Core.Tests.Cpu;
 
@@ -19,20 +20,6 @@ public sealed class BatchNormKernelTests
         { 16, 16, 1024 }, // 262 K elements: the parallel path
         { 32, 64, 64 },
     };
-
-    private static T WithThreads<T>(int threads, Func<T> f)
-    {
-        int saved = CpuParallel.MaxThreads;
-        try
-        {
-            CpuParallel.MaxThreads = threads;
-            return f();
-        }
-        finally
-        {
-            CpuParallel.MaxThreads = saved;
-        }
-    }
 
     private static void AssertClose(double[] expected, float[] actual, double tolerance, string what)
     {

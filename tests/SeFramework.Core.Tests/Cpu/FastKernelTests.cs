@@ -3,6 +3,7 @@
 using SeFramework.Backends;
 using SeFramework.Cpu;
 using Xunit;
+using static SeFramework.Core.Tests.Cpu.KernelAssert;
 
 namespace SeFramework.Core.Tests.Cpu;
 
@@ -10,14 +11,6 @@ namespace SeFramework.Core.Tests.Cpu;
 public sealed unsafe class FastKernelTests
 {
     private static float[] RandomFloats(int n, ulong seed) => Tensor.RandN(new[] { n }, new Rng(seed)).ToFloatArray();
-
-    private static void AssertBitsEqual(float[] expected, float[] actual, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
-                $"{what}: element {i} is {actual[i]:R}, expected {expected[i]:R}");
-    }
 
     [Theory]
     [InlineData(1)]

@@ -3,6 +3,7 @@
 using SeFramework.Backends;
 using SeFramework.Cpu;
 using Xunit;
+using static SeFramework.Core.Tests.Cpu.KernelAssert;
 
 namespace SeFramework.Core.Tests.Cpu;
 
@@ -21,28 +22,6 @@ public sealed unsafe class GapKernelTests
         { 3, 33, 56, 56 }, // 3 · 33 · 3136 = 310 K elements: enough work for the 2-thread path
         { 4, 131, 7, 7 },
     };
-
-    private static void AssertBitsEqual(float[] expected, float[] actual, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
-                $"{what}: element {i} is {actual[i]:R}, expected {expected[i]:R}");
-    }
-
-    private static T WithThreads<T>(int threads, Func<T> f)
-    {
-        int saved = CpuParallel.MaxThreads;
-        try
-        {
-            CpuParallel.MaxThreads = threads;
-            return f();
-        }
-        finally
-        {
-            CpuParallel.MaxThreads = saved;
-        }
-    }
 
     [Theory]
     [MemberData(nameof(Shapes))]

@@ -3,6 +3,7 @@
 using SeFramework.Backends;
 using SeFramework.Cpu;
 using Xunit;
+using static SeFramework.Core.Tests.Cpu.KernelAssert;
 
 namespace SeFramework.Core.Tests.Cpu;
 
@@ -30,28 +31,6 @@ public sealed class MaxPoolKernelTests
         { 1, 2, 112, 112, 3, 2, 1, false }, // the se_resnet50 stem pool, fewer channels
         { 4, 16, 56, 56, 3, 2, 1, false },  // enough work for the 2-thread path
     };
-
-    private static void AssertBitsEqual(float[] expected, float[] actual, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
-                $"{what}: element {i} is {actual[i]:R}, expected {expected[i]:R}");
-    }
-
-    private static T WithThreads<T>(int threads, Func<T> f)
-    {
-        int saved = CpuParallel.MaxThreads;
-        try
-        {
-            CpuParallel.MaxThreads = threads;
-            return f();
-        }
-        finally
-        {
-            CpuParallel.MaxThreads = saved;
-        }
-    }
 
     // Values on a coarse grid (many ties), with signed zeros, ±infinity and NaNs of two payloads sprinkled in.
     private static float[] AwkwardValues(int n, ulong seed, bool nans)
