@@ -1,53 +1,27 @@
 // The peer side of the per-shape convolution comparison (`--conv all|NAME[,NAME...]`): torch conv2d (oneDNN) forward and
-// forward+backward (dx and dw) on the shapes of bench/SeFramework.Bench ConvBenchmarks.Shapes, timed like ConvTimer.cs.
+// forward+backward (dx and dw) on the shapes of bench/Shared/ConvShapes.cs (ours time the same list), timed like ConvTimer.cs.
 using System.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
 
+using SeFramework.Bench.Shared;
+
 namespace SeFramework.Bench.TorchSharp;
 
 /// <summary>One convolution: (N, C, H, H) input, K filters of R×R, stride, padding; groups 1.</summary>
-public sealed record PeerConvShape(string Name, int N, int C, int H, int K, int R, int Stride, int Padding);
-
 public static class ConvPeer
 {
-    /// <summary>The same list, names and order as ConvBenchmarks.Shapes in bench/SeFramework.Bench/NnBenchmarks.cs
-    /// (keep the two in step; bench/compare.sh checks names and output sizes agree).</summary>
-    public static readonly PeerConvShape[] Shapes =
-    [
-        new("r20_s1_16x32x32_3x3", 128, 16, 32, 16, 3, 1, 1),
-        new("r20_s2_32x16x16_3x3", 128, 32, 16, 32, 3, 1, 1),
-        new("r20_s3_64x8x8_3x3", 128, 64, 8, 64, 3, 1, 1),
-        new("r20_down_16to32_3x3s2", 128, 16, 32, 32, 3, 2, 1),
-        new("r50_stem_3x224_7x7s2", 8, 3, 224, 64, 7, 2, 3),
-        new("r50_l1_64x56_3x3", 8, 64, 56, 64, 3, 1, 1),
-        new("r50_l1_256to64x56_1x1", 8, 256, 56, 64, 1, 1, 0),
-        new("r50_l1_64to256x56_1x1", 8, 64, 56, 256, 1, 1, 0),
-        new("r50_l2_128x28_3x3", 8, 128, 28, 128, 3, 1, 1),
-        new("r50_l3_256x14_3x3", 8, 256, 14, 256, 3, 1, 1),
-        new("r50_l4_512x7_3x3", 8, 512, 7, 512, 3, 1, 1),
-        new("r50_proj_1024to2048x14_1x1s2", 8, 1024, 14, 2048, 1, 2, 0),
-    ];
-
-    /// <summary>"all", one exact name, or a comma list; a name that is not exact picks every shape containing it.</summary>
-    public static List<PeerConvShape> Select(string names)
+    /// <summary>The shapes to time (bench/Shared/ConvShapes.cs, shared with ours): "all", a name or a comma list.</summary>
+    public static List<ConvShape> Select(string names)
     {
-        if (names == "all") return Shapes.ToList();
-        var picked = new List<PeerConvShape>();
-        foreach (string n in names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var exact = Shapes.Where(s => s.Name == n).ToList();
-            picked.AddRange(exact.Count > 0 ? exact : Shapes.Where(s => s.Name.Contains(n, StringComparison.Ordinal)));
-        }
-        var result = picked.Distinct().ToList();
-        return result.Count > 0 ? result
-            : throw new ArgumentException($"--conv {names}: no such shape; known: all, {string.Join(", ", Shapes.Select(s => s.Name))}");
+        var result = ConvShapes.Select(names);
+        return result.Count > 0 ? result : throw new ArgumentException($"--conv {names}: no such shape; known: {ConvShapes.KnownNames}");
     }
 
     /// <summary>Whether the peer runs this shape as x[:, :, ::s, ::s] + a stride-1 1×1 conv (same outputs and
     /// gradients): oneDNN 3.7.1 raises SIGFPE in backward-data of the stride-2 1×1 convs 512→1024 and 1024→2048 on
     /// CPUs without AMX (see PointwiseConv in Models.cs; the same rule).</summary>
-    public static bool Subsampled(PeerConvShape s, SubsampleMode mode) => s.R == 1 && s.Padding == 0 && s.Stride > 1 && mode switch
+    public static bool Subsampled(ConvShape s, SubsampleMode mode) => s.R == 1 && s.Padding == 0 && s.Stride > 1 && mode switch
     {
         SubsampleMode.All => true,
         SubsampleMode.None => false,

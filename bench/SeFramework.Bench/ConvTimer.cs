@@ -8,6 +8,8 @@ using System.Globalization;
 using System.Text.Json;
 using SeFramework.Cpu;
 
+using SeFramework.Bench.Shared;
+
 namespace SeFramework.Bench;
 
 public static class ConvTimer
@@ -50,10 +52,10 @@ public static class ConvTimer
                     return 2;
             }
         }
-        var shapes = Select(names);
+        var shapes = ConvShapes.Select(names);
         if (shapes.Count == 0)
         {
-            Console.Error.WriteLine($"--conv {names}: no such shape; known: all, {string.Join(", ", ConvBenchmarks.Shapes.Select(s => s.Name))}");
+            Console.Error.WriteLine($"--conv {names}: no such shape; known: {ConvShapes.KnownNames}");
             return 2;
         }
         CpuParallel.MaxThreads = threads;
@@ -87,20 +89,6 @@ public static class ConvTimer
                 ["side"] = "ours", ["threads"] = threads, ["reps"] = reps, ["warmup_ms"] = warmupMs, ["convs"] = results,
             }));
         return 0;
-    }
-
-    /// <summary>"all", one exact name, or a comma list of names; a name that is not exact matches every shape containing it.</summary>
-    private static List<ConvShape> Select(string names)
-    {
-        var all = ConvBenchmarks.Shapes.ToList();
-        if (names == "all") return all;
-        var picked = new List<ConvShape>();
-        foreach (string n in names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var exact = all.Where(s => s.Name == n).ToList();
-            picked.AddRange(exact.Count > 0 ? exact : all.Where(s => s.Name.Contains(n, StringComparison.Ordinal)));
-        }
-        return picked.Distinct().ToList();
     }
 
     /// <summary>Warm-up (≥ 2 calls and ≥ warmupMs), then reps timed calls, in ms.</summary>

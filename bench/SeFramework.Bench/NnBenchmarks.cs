@@ -8,6 +8,8 @@ using SeFramework.Models;
 using SeFramework.Nn;
 using SeFramework.Optim;
 
+using SeFramework.Bench.Shared;
+
 namespace SeFramework.Bench;
 
 /// <summary>Shared set-up: CpuParallel.MaxThreads for the run, restored afterwards.</summary>
@@ -40,32 +42,10 @@ public abstract class CpuBenchBase
     public void RestoreThreads() => CpuParallel.MaxThreads = _savedThreads;
 }
 
-/// <summary>One convolution shape: (N, C, H, W) input, K filters of R×R, stride, padding, and the network it is from.</summary>
-public sealed record ConvShape(string Name, int N, int C, int H, int K, int R, int Stride, int Padding)
-{
-    public override string ToString() => Name;
-}
-
 [MemoryDiagnoser]
 public class ConvBenchmarks : CpuBenchBase
 {
-    public static IEnumerable<ConvShape> Shapes =>
-    [
-        // se_resnet20 (CIFAR, batch 128): the 3×3 convs of the three stages and the stride-2 entries.
-        new("r20_s1_16x32x32_3x3", 128, 16, 32, 16, 3, 1, 1),
-        new("r20_s2_32x16x16_3x3", 128, 32, 16, 32, 3, 1, 1),
-        new("r20_s3_64x8x8_3x3", 128, 64, 8, 64, 3, 1, 1),
-        new("r20_down_16to32_3x3s2", 128, 16, 32, 32, 3, 2, 1),
-        // se_resnet50 (ImageNet, batch 8): stem, bottleneck 1×1 / 3×3 convs of each stage, a stride-2 projection.
-        new("r50_stem_3x224_7x7s2", 8, 3, 224, 64, 7, 2, 3),
-        new("r50_l1_64x56_3x3", 8, 64, 56, 64, 3, 1, 1),
-        new("r50_l1_256to64x56_1x1", 8, 256, 56, 64, 1, 1, 0),
-        new("r50_l1_64to256x56_1x1", 8, 64, 56, 256, 1, 1, 0),
-        new("r50_l2_128x28_3x3", 8, 128, 28, 128, 3, 1, 1),
-        new("r50_l3_256x14_3x3", 8, 256, 14, 256, 3, 1, 1),
-        new("r50_l4_512x7_3x3", 8, 512, 7, 512, 3, 1, 1),
-        new("r50_proj_1024to2048x14_1x1s2", 8, 1024, 14, 2048, 1, 2, 0),
-    ];
+    public static IEnumerable<ConvShape> Shapes => ConvShapes.All;
 
     [ParamsSource(nameof(Shapes))]
     public ConvShape Shape { get; set; } = null!;
