@@ -1,5 +1,6 @@
 // The CPU block pool: exact-size reuse, and a request whose bucket is empty taking an idle block of at most FitRatio
-// times its size, which goes back to its own bucket. Runs alone: the pool is shared by every test thread.
+// times its size, which goes back to its own bucket. Runs alone: the pool is shared by every test thread, and the
+// finalizers of storages earlier tests left to the GC return blocks to it, so each test first lets them run.
 using Xunit;
 
 namespace SeFramework.Tests;
@@ -7,10 +8,21 @@ namespace SeFramework.Tests;
 [Collection(nameof(SeFramework.Core.Tests.Cpu.CpuThreadsCollection))]
 public unsafe class CpuAllocatorTests
 {
+    // Finalizers of undisposed storages return their blocks to the pool from the finalizer thread: run them all now,
+    // then empty the pool, so the cached-byte counts below see only this test's blocks.
+    private static void StartWithAnEmptyPool()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        CpuAllocator.EmptyCache();
+    }
+
     [Fact]
     public void An_empty_bucket_borrows_an_idle_block_up_to_twice_its_size_and_the_block_returns_to_its_own_bucket()
     {
-        CpuAllocator.EmptyCache();
+        StartWithAnEmptyPool();
         Assert.Equal(2, CpuAllocator.FitRatio);
         var big = CpuAllocator.Rent(1_000_000, zero: false);
         CpuAllocator.Return(big, 1_000_000);
@@ -34,7 +46,7 @@ public unsafe class CpuAllocatorTests
     [Fact]
     public void Exact_sizes_only_when_FitRatio_is_one_and_for_small_blocks()
     {
-        CpuAllocator.EmptyCache();
+        StartWithAnEmptyPool();
         double saved = CpuAllocator.FitRatio;
         try
         {
