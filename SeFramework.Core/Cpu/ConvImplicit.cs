@@ -308,7 +308,7 @@ internal static unsafe class ConvImplicit
                                 int rows = Math.Min(MR, row1 - ir);
                                 float* aPanel = aG + (long)mPad * pc + (long)ir * kc;
                                 for (int jr = 0, pi = 0; jr < nc; jr += NR, pi++)
-                                    Kernel(rows, kc, aPanel, ws.B + (long)jr * kc, panelC[pi] + (long)ir * panelLd[pi], panelLd[pi], beta, Math.Min(NR, nc - jr), ws.Tile);
+                                    GemmKernels.Kernel512(kc, aPanel, ws.B + (long)jr * kc, NR, panelC[pi] + (long)ir * panelLd[pi], panelLd[pi], 1f, beta, rows, Math.Min(NR, nc - jr), ws.Tile);
                             }
                         }
                         float* biasG = bias == null ? null : bias + gi * kg;
@@ -395,14 +395,6 @@ internal static unsafe class ConvImplicit
             }
             col += len;
         }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Kernel(int rows, int kc, float* aPanel, float* bPanel, float* c, int ldc, float beta, int cols, float* tile)
-    {
-        if (rows <= 4) GemmKernels.Kernel4x32(kc, aPanel, bPanel, NR, c, ldc, 1f, beta, rows, cols, tile);
-        else if (rows <= 8) GemmKernels.Kernel8x32(kc, aPanel, bPanel, NR, c, ldc, 1f, beta, rows, cols, tile);
-        else GemmKernels.Kernel12x32(kc, aPanel, bPanel, NR, c, ldc, 1f, beta, rows, cols, tile);
     }
 
     // x: (C, H, W) of one image -> xp: per channel the stride² phase planes of the zero-padded image (padded pixel
@@ -704,7 +696,7 @@ internal static unsafe class ConvImplicit
                         float* aPanel = aPack + (long)ir * kc;
                         float* cRow = c + (long)ir * ldc + jc;
                         for (int jr = 0; jr < nc; jr += NR)
-                            Kernel(rowsA, kc, aPanel, ws.B + (long)jr * kc, cRow + jr, ldc, betaBlock, Math.Min(NR, nc - jr), ws.Tile);
+                            GemmKernels.Kernel512(kc, aPanel, ws.B + (long)jr * kc, NR, cRow + jr, ldc, 1f, betaBlock, rowsA, Math.Min(NR, nc - jr), ws.Tile);
                     }
                 }
             }

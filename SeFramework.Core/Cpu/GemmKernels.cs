@@ -21,6 +21,16 @@ internal static unsafe class GemmKernels
     // Tile 6×16 for Vector256: 6 rows × 2 ymm = 12 accumulators + 2 B vectors + 1 broadcast = 15 of the 16 ymm registers.
     internal const int MR256 = 6, NR256 = 16;
 
+    // The 512-bit 12×32 micro-kernel for a panel of `rows` valid rows (≤ MR512): the 8- or 4-row variant when the
+    // bottom rows are padding (same bits, less work).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Kernel512(int kc, float* ap, float* bp, long ldbp, float* c, int ldc, float alpha, float beta, int rows, int cols, float* tile)
+    {
+        if (rows <= 4) Kernel4x32(kc, ap, bp, ldbp, c, ldc, alpha, beta, rows, cols, tile);
+        else if (rows <= 8) Kernel8x32(kc, ap, bp, ldbp, c, ldc, alpha, beta, rows, cols, tile);
+        else Kernel12x32(kc, ap, bp, ldbp, c, ldc, alpha, beta, rows, cols, tile);
+    }
+
     // ap: packed A panel (kc, MR), bp: B panel (kc, NR) with row stride ldbp (NR when packed, ldb when read in place)
     // acc (MR, NR) = sum over p < kc of ap[p, :]^T ⊗ bp[p, :] (outer products, FMAs in p order);
     // then c = alpha*acc (beta == 0) or c = fma(acc, alpha, beta*c); partial tiles (rows < MR or cols < NR) go through tile.

@@ -236,12 +236,8 @@ internal static unsafe class GemmPacked
                             bool inPlace = jr < fullPanelsEnd;
                             float* bPanel = inPlace ? b + (long)pc * ldb + jc + jr : bBlock + (long)jr * kc;
                             long ldbp = inPlace ? ldb : nr;
-                            if (use512 && rows <= 4)
-                                GemmKernels.Kernel4x32(kc, aPanel, bPanel, ldbp, cRow + jr, ldc, alpha, betaBlock, rows, cols, ws.Tile);
-                            else if (use512 && rows <= 8)
-                                GemmKernels.Kernel8x32(kc, aPanel, bPanel, ldbp, cRow + jr, ldc, alpha, betaBlock, rows, cols, ws.Tile);
-                            else if (use512)
-                                GemmKernels.Kernel12x32(kc, aPanel, bPanel, ldbp, cRow + jr, ldc, alpha, betaBlock, rows, cols, ws.Tile);
+                            if (use512)
+                                GemmKernels.Kernel512(kc, aPanel, bPanel, ldbp, cRow + jr, ldc, alpha, betaBlock, rows, cols, ws.Tile);
                             else
                                 GemmKernels.Kernel6x16(kc, aPanel, bPanel, ldbp, cRow + jr, ldc, alpha, betaBlock, rows, cols, ws.Tile);
                         }
