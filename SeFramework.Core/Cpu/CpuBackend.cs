@@ -225,8 +225,6 @@ internal sealed unsafe partial class CpuBackend : IBackend
 
     // ---- reductions ----
 
-    // x: any layout; reduce[d] marks summed dims; y: contiguous with size 1 on reduced dims.
-    // Accumulates in double so float32 sums over large planes keep their precision.
     // x: (n) -> Σ x: blocks of SumBlock elements summed by SimdKernels.Sum (64 lanes, ≤ 64 values each in T), the block
     // totals added in double, so a float sum of millions of values keeps the accuracy of double accumulation.
     private const int SumBlock = 4096;
@@ -238,6 +236,8 @@ internal sealed unsafe partial class CpuBackend : IBackend
         return total;
     }
 
+    // x: any layout; reduce[d] marks summed dims; y: contiguous with size 1 on reduced dims.
+    // Accumulates in double so float32 sums over large planes keep their precision.
     public void Sum(Tensor x, bool[] reduce, Tensor y)
     {
         using var _profile = CpuProfiler.Op("Sum");
