@@ -470,8 +470,8 @@ internal static unsafe class ConvImplicit
         var lay = new Layout(g);
         int kg = g.KPerGroup, crs = g.ColRows;
         long chw = (long)g.C * g.H * g.W, kpq = (long)g.K * g.P * g.Q, dwSize = (long)g.K * crs;
-        int lda = lay.Cols % 128 == 0 ? lay.Cols + 16 : lay.Cols;
-        long dySize = (long)g.K * lda;
+        int lda = (int)CpuBackend.ColLd(lay.Cols); // the im2col row stride, for the same L1-aliasing reason
+        long dySize = (long)g.K * lda, aPackSize = (long)((kg + MR - 1) / MR * MR) * KC;
         long macsPerImage = (long)g.K * lay.Cols * crs;
         int chunks = CpuParallel.MaxThreads > 1 && g.N > 1 && g.N * macsPerImage >= 1L << 18 ? Math.Min(g.N, CpuParallel.MaxThreads) : 1;
         var partials = new nint[chunks];
@@ -485,7 +485,7 @@ internal static unsafe class ConvImplicit
                 partials[chunk] = (nint)acc;
                 float* xp = (float*)CpuAllocator.Rent(lay.ImageSize * sizeof(float), zero: false);
                 float* dyp = (float*)CpuAllocator.Rent(dySize * sizeof(float), zero: false);
-                float* aPack = (float*)CpuAllocator.Rent((long)((kg + MR - 1) / MR * MR) * KC * sizeof(float), zero: false);
+                float* aPack = (float*)CpuAllocator.Rent(aPackSize * sizeof(float), zero: false);
                 try
                 {
                     int first = (int)((long)gg.N * chunk / chunks), last = (int)((long)gg.N * (chunk + 1) / chunks);
@@ -507,7 +507,7 @@ internal static unsafe class ConvImplicit
                 {
                     CpuAllocator.Return(xp, lay.ImageSize * sizeof(float));
                     CpuAllocator.Return(dyp, dySize * sizeof(float));
-                    CpuAllocator.Return(aPack, (long)((kg + MR - 1) / MR * MR) * KC * sizeof(float));
+                    CpuAllocator.Return(aPack, aPackSize * sizeof(float));
                 }
             }
         });
