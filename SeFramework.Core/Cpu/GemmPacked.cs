@@ -52,23 +52,13 @@ internal static unsafe class GemmPacked
     }
 
     // ---- huge pages for the packing buffers -------------------------------------------------------------------------
-    // Like tensor storage (Storage.AllocateFresh): 2 MiB aligned, rounded up to whole 2 MiB, marked MADV_HUGEPAGE (THP
-    // runs in "madvise" mode here). SE_HUGEPAGES=0 turns it off. Free with NativeMemory.AlignedFree.
-
-    private const long HugePageBytes = 2L << 20;
-    private const int MadvHugePage = 14;
-    private static readonly bool UseHugePages = OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("SE_HUGEPAGES") != "0";
-
-    [DllImport("libc", EntryPoint = "madvise")]
-    private static extern int Madvise(void* address, nuint length, int advice);
-
+    // CpuAllocator's huge-page allocation (as tensor storage), rounded up to whole 2 MiB pages; SE_HUGEPAGES=0 turns it
+    // off. Free with NativeMemory.AlignedFree.
     private static void* AllocHuge(long bytes)
     {
-        if (!UseHugePages) return NativeMemory.AlignedAlloc((nuint)bytes, 64);
-        long size = (bytes + HugePageBytes - 1) / HugePageBytes * HugePageBytes;
-        void* p = NativeMemory.AlignedAlloc((nuint)size, (nuint)HugePageBytes);
-        if (p != null) Madvise(p, (nuint)size, MadvHugePage); // advice only: a refusal leaves ordinary pages
-        return p;
+        if (!CpuAllocator.UseHugePages) return NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        const long page = CpuAllocator.HugePageBytes;
+        return CpuAllocator.AllocHugePages((bytes + page - 1) / page * page);
     }
 
     // ---- drivers ----------------------------------------------------------------------------------------------------

@@ -171,9 +171,10 @@ public static unsafe class CpuAllocator
     // faults in page by page. Blocks of at least HugePageMinBytes are aligned to 2 MiB and marked MADV_HUGEPAGE (the
     // kernel here runs THP in "madvise" mode, so nothing is huge unless asked). SE_HUGEPAGES=0 turns it off.
 
-    private const long HugePageBytes = 2L << 20, HugePageMinBytes = 4L << 20;
+    internal const long HugePageBytes = 2L << 20;
+    private const long HugePageMinBytes = 4L << 20;
     private const int MadvHugePage = 14;
-    private static readonly bool UseHugePages = OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("SE_HUGEPAGES") != "0";
+    internal static readonly bool UseHugePages = OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("SE_HUGEPAGES") != "0";
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise")]
     private static extern int Madvise(void* address, nuint length, int advice);
@@ -181,6 +182,13 @@ public static unsafe class CpuAllocator
     private static void* AllocateFresh(long size)
     {
         if (!UseHugePages || size < HugePageMinBytes) return NativeMemory.AlignedAlloc((nuint)size, (nuint)Alignment);
+        return AllocHugePages(size);
+    }
+
+    /// <summary>size bytes, 2 MiB aligned and marked MADV_HUGEPAGE (whether or not <see cref="UseHugePages"/>; callers
+    /// check it). Free with NativeMemory.AlignedFree. Also used by GemmPacked for its packing buffers.</summary>
+    internal static void* AllocHugePages(long size)
+    {
         void* p = NativeMemory.AlignedAlloc((nuint)size, (nuint)HugePageBytes);
         if (p != null) Madvise(p, (nuint)size, MadvHugePage); // advice only: a refusal leaves ordinary pages
         return p;
