@@ -228,18 +228,18 @@ public static partial class F
 
         var xd = Dense(x);
         var wd = DenseOrNull(weight);
+        var bd = DenseOrNull(bias);
         var y = Tensor.Empty(x.Shape, x.DType, x.Device);
         bool record = GradNode.WillRecord(x, weight, bias);
         // Saved statistics: (C) batch mean and 1/sqrt(var + eps) (training) or the same from the running stats (eval).
         var mean = batchStats || record ? Tensor.Empty(new[] { c }, x.DType, x.Device) : null;
         var invStd = batchStats || record ? Tensor.Empty(new[] { c }, x.DType, x.Device) : null;
         if (batchStats)
-            x.Backend.BatchNormForwardTraining(xd, wd, DenseOrNull(bias), y, mean!, invStd!, training ? runningMean : null, training ? runningVar : null, momentum, eps);
+            x.Backend.BatchNormForwardTraining(xd, wd, bd, y, mean!, invStd!, training ? runningMean : null, training ? runningVar : null, momentum, eps);
         else
-            x.Backend.BatchNormForwardInference(xd, wd, DenseOrNull(bias), runningMean!, runningVar!, y, mean, invStd, eps);
+            x.Backend.BatchNormForwardInference(xd, wd, bd, runningMean!, runningVar!, y, mean, invStd, eps);
         if (relu) x.Backend.Unary(UnaryOp.Relu, y, y, 0); // in place: elementwise kernels allow y to alias x
         if (!record) return y;
-        var bd = DenseOrNull(bias);
         if (!relu && RecomputesBatchNormOutputs)
         {
             // y = bn(x) is recomputable from what the node saves anyway (x, γ, β; the batch statistics come out the

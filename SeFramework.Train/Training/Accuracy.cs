@@ -17,6 +17,15 @@ public static class Accuracy
         return higher;
     }
 
+    /// <summary>scores: (classes) of one sample -> the index of the first maximum (the prediction; rank 0 of LabelRank).</summary>
+    public static int ArgMax(ReadOnlySpan<float> scores)
+    {
+        int best = 0;
+        for (int k = 1; k < scores.Length; k++)
+            if (scores[k] > scores[best]) best = k;
+        return best;
+    }
+
     /// <summary>logits: (N, classes) row-major -> the number of rows whose label has rank 0 (top-1 hits).</summary>
     public static int Top1Hits(ReadOnlySpan<float> logits, ReadOnlySpan<int> labels)
     {

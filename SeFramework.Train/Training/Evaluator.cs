@@ -30,9 +30,7 @@ public static class Evaluator
                 {
                     var row = scores.AsSpan(i * numClasses, numClasses);
                     int label = labels[i];
-                    int predicted = 0;
-                    for (int k = 1; k < numClasses; k++)
-                        if (row[k] > row[predicted]) predicted = k;
+                    int predicted = Accuracy.ArgMax(row);
                     int higher = Accuracy.LabelRank(row, label);
                     if (higher == 0) top1++;
                     if (higher < 5) top5++;

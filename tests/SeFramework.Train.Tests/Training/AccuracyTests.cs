@@ -1,4 +1,4 @@
-// Accuracy.LabelRank / Top1Hits: the shared top-k rule of the training loop and the evaluator, ties included.
+// Accuracy.LabelRank / ArgMax / Top1Hits: the shared top-k rule of the training loop and the evaluator, ties included.
 using SeFramework.Train.Training;
 using Xunit;
 
@@ -23,6 +23,15 @@ public class AccuracyTests
         float[] logits = [1f, 0f, 1f, /**/ 0f, 3f, 1f, /**/ 5f, 4f, 0f];
         Assert.Equal(1 + 1 + 0, Accuracy.Top1Hits(logits, [0, 1, 1]));
         Assert.Equal(0 + 1 + 0, Accuracy.Top1Hits(logits, [2, 1, 1])); // the tie's later class is not top-1
+    }
+
+    [Fact]
+    public void ArgMax_is_the_first_maximum_and_has_rank_zero()
+    {
+        float[] scores = [0.1f, 0.9f, 0.2f, 0.9f];
+        Assert.Equal(1, Accuracy.ArgMax(scores)); // the tie at index 3 comes later
+        Assert.Equal(0, Accuracy.LabelRank(scores, Accuracy.ArgMax(scores)));
+        Assert.Equal(2, Accuracy.ArgMax([0f, 1f, 2f]));
     }
 
     [Fact]
