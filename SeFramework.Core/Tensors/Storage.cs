@@ -25,12 +25,10 @@ public abstract class Storage : IDisposable
 
     // ---- early release (see Tensor.ReleaseWhenUnused) ----
 
+    // Recorded graph nodes that may still read this storage (their op's inputs and output live here, and their backward
+    // has not run yet).
     private int _graphUses;
     private bool _releaseWhenUnused;
-
-    /// <summary>Recorded graph nodes that may still read this storage (their op's inputs and output live here, and
-    /// their backward has not run yet).</summary>
-    internal int GraphUses => Volatile.Read(ref _graphUses);
 
     /// <summary>True once the code that made this storage declared that nobody else holds it.</summary>
     internal bool ReleasesWhenUnused => _releaseWhenUnused;
