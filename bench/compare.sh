@@ -3,7 +3,7 @@
 # runs ours (`se bench --json`, `SeFramework.Bench --gemm` / `--conv`) and the peer (bench/run-peer.sh --json) alternately
 # A B A B ... (REPS pairs), takes the median of each side's medians, and prints the ratio table (ours/peer speed:
 # > 1 means we are faster; RSS ratio: ours/peer peak resident memory, < 1 means we use less). The `conv` workload times
-# every convolution shape of se_resnet20/50 (ConvBenchmarks.Shapes; the peer: torch conv2d, oneDNN) forward and
+# every convolution shape of se_resnet20/50 (bench/Shared/ConvShapes.cs; the peer: torch conv2d, oneDNN) forward and
 # forward+backward (dx and dw), one JSON per run with all shapes, and prints a second table with a row per shape.
 #   bench/compare.sh                       # everything, 1 and 2 threads, 2 pairs
 #   THREADS="2" REPS=1 STEPS=3 WARMUP=1 ONLY="se_resnet20_train" bench/compare.sh

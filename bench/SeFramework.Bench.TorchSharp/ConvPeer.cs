@@ -1,6 +1,5 @@
 // The peer side of the per-shape convolution comparison (`--conv all|NAME[,NAME...]`): torch conv2d (oneDNN) forward and
 // forward+backward (dx and dw) on the shapes of bench/Shared/ConvShapes.cs (ours time the same list), timed like ConvTimer.cs.
-using System.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -8,7 +7,6 @@ using SeFramework.Bench.Shared;
 
 namespace SeFramework.Bench.TorchSharp;
 
-/// <summary>One convolution: (N, C, H, H) input, K filters of R×R, stride, padding; groups 1.</summary>
 public static class ConvPeer
 {
     /// <summary>The shapes to time (bench/Shared/ConvShapes.cs, shared with ours): "all", a name or a comma list.</summary>
@@ -56,24 +54,24 @@ public static class ConvPeer
             using (var noGrad = torch.no_grad())
                 outShape = Conv(x).shape;
 
-            var fwd = Time(reps, warmupMs, () =>
+            var fwd = Timing.Time(() =>
             {
                 using var scope = torch.NewDisposeScope();
                 using var noGrad = torch.no_grad();
                 _ = Conv(x);
-            });
+            }, reps, warmupMs);
             // Forward, then dx and dw of sum(y), as ours (y.Sum().Backward()); autograd.grad returns fresh gradients
             // instead of accumulating into x.grad / w.grad, so no step pays an extra add.
-            var fb = Time(reps, warmupMs, () =>
+            var fb = Timing.Time(() =>
             {
                 using var scope = torch.NewDisposeScope();
                 var y = Conv(x);
                 var grads = torch.autograd.grad([y.sum()], [x, w]);
                 if (grads.Count != 2) throw new InvalidOperationException("autograd.grad returned no dx/dw");
-            });
+            }, reps, warmupMs);
             double p = outShape[2], q = outShape[3];
             double macs = (double)s.N * s.K * p * q * s.C * s.R * s.R;
-            double fwdMs = Median(fwd), fbMs = Median(fb);
+            double fwdMs = Timing.Median(fwd), fbMs = Timing.Median(fb);
             results.Add(new Dictionary<string, object>
             {
                 ["name"] = s.Name, ["n"] = s.N, ["c"] = s.C, ["h"] = s.H, ["w"] = s.H, ["k"] = s.K, ["r"] = s.R,
@@ -91,26 +89,5 @@ public static class ConvPeer
             ["peer"] = $"TorchSharp {typeof(torch).Assembly.GetName().Version} / libtorch {torch.__version__}",
             ["threads"] = torch.get_num_threads(), ["reps"] = reps, ["warmup_ms"] = warmupMs, ["convs"] = results,
         };
-    }
-
-    /// <summary>Warm-up (≥ 2 calls and ≥ warmupMs: oneDNN builds and caches its primitives), then reps timed calls, in ms.</summary>
-    static List<double> Time(int reps, int warmupMs, Action f)
-    {
-        var warm = Stopwatch.StartNew();
-        for (int i = 0; i < 2 || warm.Elapsed.TotalMilliseconds < warmupMs; i++) f();
-        var ms = new List<double>(reps);
-        for (int i = 0; i < reps; i++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            f();
-            ms.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
-        }
-        return ms;
-    }
-
-    static double Median(List<double> values)
-    {
-        var s = values.Order().ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
     }
 }

@@ -4,6 +4,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using SeFramework.Bench.Shared;
 using SeFramework.Bench.TorchSharp;
 using SeFramework.TorchSharpSupport;
 using TorchSharp;
@@ -124,7 +125,7 @@ static class PeerBench
             }
         });
 
-        double median = Median(stepMs);
+        double median = Timing.Median(stepMs);
         return new Dictionary<string, object>
         {
             ["peer"] = $"TorchSharp {typeof(torch).Assembly.GetName().Version} / libtorch {torch.__version__}",
@@ -150,7 +151,7 @@ static class PeerBench
         var c = torch.zeros(n, n);  // (N, N)
         // c = 0*c + a @ b in place: the same MKL SGEMM as torch.mm, without allocating an output per step.
         var stepMs = Time(o.Warmup, o.Steps, () => { _ = c.addmm_(a, b, beta: 0, alpha: 1); });
-        double median = Median(stepMs);
+        double median = Timing.Median(stepMs);
         return new Dictionary<string, object>
         {
             ["peer"] = $"TorchSharp {typeof(torch).Assembly.GetName().Version} / libtorch {torch.__version__}",
@@ -178,13 +179,6 @@ static class PeerBench
             ms.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         }
         return ms;
-    }
-
-    static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        int mid = sorted.Length / 2;
-        return sorted.Length % 2 == 1 ? sorted[mid] : 0.5 * (sorted[mid - 1] + sorted[mid]);
     }
 
     /// <summary>VmHWM (peak resident set) from /proc/self/status, in bytes; -1 where /proc is unavailable.</summary>

@@ -1,11 +1,12 @@
-// `SeFramework.Bench --convparts [NAME|all] [--threads T] [--reps R] [--batch N] [--dir fwd|data|filter]`: min-of-R timings of the three CPU conv kernels
-// (forward, backward-data, backward-filter) of the ConvBenchmarks shapes, called straight on the backend (no autograd);
+// `SeFramework.Bench --convparts [all|NAME[,NAME...]] [--threads T] [--reps R] [--batch N] [--dir fwd|data|filter]`: min-of-R timings of the three CPU conv kernels
+// (forward, backward-data, backward-filter) of the bench/Shared/ConvShapes.cs shapes (ConvShapes.Select, as --conv), called straight on the backend (no autograd);
 // --dir times one direction only (0 for the others); --batch overrides the shapes' batch size (short calls + many reps: a min that survives a loaded machine).
 // SE_CONV_IMPLICIT=0 in the environment times the im2col path instead of the implicit GEMM.
 using System.Diagnostics;
 using System.Globalization;
 using SeFramework.Backends;
 using SeFramework.Cpu;
+using SeFramework.Bench.Shared;
 
 namespace SeFramework.Bench;
 
@@ -25,7 +26,7 @@ public static class ConvPartsTimer
         }
         CpuParallel.MaxThreads = threads;
         var be = BackendRegistry.For(Device.Cpu);
-        foreach (var shape in ConvBenchmarks.Shapes.Where(s => name == "all" || s.Name.Contains(name, StringComparison.Ordinal)))
+        foreach (var shape in ConvShapes.Select(name))
         {
             var s = batch > 0 ? shape with { N = batch } : shape;
             using var scope = TensorScope.Begin();

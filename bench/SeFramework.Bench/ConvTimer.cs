@@ -3,7 +3,6 @@
 // after a warm-up of at least 2 calls and W ms (the JIT tiers the kernels up meanwhile), with GFLOP/s (2 FLOPs per
 // multiply-add; fwd+bwd = 3 convolutions' worth). --json prints one line: the JSON that bench/compare.sh reads and that
 // the peer's `run-peer.sh --conv ... --json` also prints (same field names).
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using SeFramework.Cpu;
@@ -66,11 +65,11 @@ public static class ConvTimer
             b.Setup();
             int p = (s.H + 2 * s.Padding - s.R) / s.Stride + 1;
             double macs = (double)s.N * s.K * p * p * s.C * s.R * s.R;
-            var fwd = Time(b.Forward, reps, warmupMs);
-            var fb = Time(b.ForwardBackward, reps, warmupMs);
+            var fwd = Timing.Time(b.Forward, reps, warmupMs);
+            var fb = Timing.Time(b.ForwardBackward, reps, warmupMs);
             b.RestoreThreads();
             CpuParallel.MaxThreads = threads;
-            double fwdMs = Median(fwd), fbMs = Median(fb);
+            double fwdMs = Timing.Median(fwd), fbMs = Timing.Median(fb);
             results.Add(new Dictionary<string, object>
             {
                 ["name"] = s.Name, ["n"] = s.N, ["c"] = s.C, ["h"] = s.H, ["w"] = s.H, ["k"] = s.K, ["r"] = s.R,
@@ -89,26 +88,5 @@ public static class ConvTimer
                 ["side"] = "ours", ["threads"] = threads, ["reps"] = reps, ["warmup_ms"] = warmupMs, ["convs"] = results,
             }));
         return 0;
-    }
-
-    /// <summary>Warm-up (≥ 2 calls and ≥ warmupMs), then reps timed calls, in ms.</summary>
-    private static List<double> Time(Action f, int reps, int warmupMs)
-    {
-        var warm = Stopwatch.StartNew();
-        for (int i = 0; i < 2 || warm.Elapsed.TotalMilliseconds < warmupMs; i++) f();
-        var ms = new List<double>(reps);
-        for (int i = 0; i < reps; i++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            f();
-            ms.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
-        }
-        return ms;
-    }
-
-    private static double Median(List<double> values)
-    {
-        var s = values.Order().ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
     }
 }

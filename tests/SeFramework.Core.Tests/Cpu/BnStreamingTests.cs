@@ -3,6 +3,7 @@
 using SeFramework.Backends;
 using SeFramework.Cpu;
 using Xunit;
+using static SeFramework.Core.Tests.Cpu.KernelAssert;
 
 namespace SeFramework.Core.Tests.Cpu;
 
@@ -10,13 +11,7 @@ namespace SeFramework.Core.Tests.Cpu;
 public sealed unsafe class BnStreamingTests
 {
     [Theory]
-    [InlineData(0, 1)]
-    [InlineData(1, 7)]
-    [InlineData(3, 16)]
-    [InlineData(5, 49)]
-    [InlineData(15, 50)]
-    [InlineData(0, 3136)]
-    [InlineData(9, 3137)]
+    [MemberData(nameof(KernelAssert.StreamingCases), MemberType = typeof(KernelAssert))]
     public void Streaming_passes_equal_the_cached_passes_bit_for_bit(int offset, int count)
     {
         // Outputs start `offset` floats past a 64-byte boundary (the 64 spare floats hold offset + alignment ≤ 30).
@@ -26,8 +21,8 @@ public sealed unsafe class BnStreamingTests
         var streamed = new float[count + 64];
         fixed (float* px = x, pg = g, pc = cached, ps = streamed)
         {
-            int startC = (int)((64 - ((nint)pc & 63)) & 63) / sizeof(float) + offset;
-            int startS = (int)((64 - ((nint)ps & 63)) & 63) / sizeof(float) + offset;
+            int startC = KernelAssert.Aligned64Start(pc, offset);
+            int startS = KernelAssert.Aligned64Start(ps, offset);
             foreach (bool relu in new[] { false, true })
             {
                 Array.Fill(cached, -3f);
@@ -71,26 +66,20 @@ public sealed unsafe class BnStreamingTests
         var beta = Tensor.RandN(new[] { c }, new Rng(36));
         var backend = BackendRegistry.For(Device.Cpu);
         float[]? first = null;
-        int saved = CpuParallel.MaxThreads;
-        try
+        foreach (int threads in new[] { 1, 2 })
         {
-            foreach (int threads in new[] { 1, 2 })
+            var result = WithThreads(threads, () =>
             {
-                CpuParallel.MaxThreads = threads;
                 var y = Tensor.Full(new[] { n, c, h, w }, float.NaN);
                 var dx = Tensor.Full(new[] { n, c, h, w }, float.NaN);
                 var mean = Tensor.Empty(new[] { c });
                 var invStd = Tensor.Empty(new[] { c });
                 backend.BatchNormForwardTraining(x, gamma, beta, y, mean, invStd, null, null, 0.1, 1e-5);
                 backend.BatchNormBackward(x, dy, gamma, mean, invStd, true, dx, null, null);
-                var result = y.ToFloatArray().Concat(dx.ToFloatArray()).ToArray();
-                if (first == null) first = result;
-                else Assert.True(first.SequenceEqual(result), "batch norm results differ between 1 and 2 threads");
-            }
-        }
-        finally
-        {
-            CpuParallel.MaxThreads = saved;
+                return y.ToFloatArray().Concat(dx.ToFloatArray()).ToArray();
+            });
+            if (first == null) first = result;
+            else AssertBitsEqual(first, result, "batch norm y / dx, 2 threads vs 1");
         }
 
         int unwritten = Array.FindIndex(first!, float.IsNaN);

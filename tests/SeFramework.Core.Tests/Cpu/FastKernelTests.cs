@@ -282,26 +282,17 @@ public sealed unsafe class FastKernelTests
     public void Kernels_are_bit_identical_across_runs_at_a_fixed_thread_count()
     {
         using var scope = TensorScope.Begin(); // frees every tensor at the end (memory tests run beside this class)
-        int saved = CpuParallel.MaxThreads;
-        try
+        float[] Run()
         {
-            CpuParallel.MaxThreads = 2;
-            float[] Run()
-            {
-                var x = Tensor.RandN(new[] { 6, 24, 17, 17 }, new Rng(12)).RequiresGrad_();
-                var w = Tensor.RandN(new[] { 24, 24, 3, 3 }, new Rng(13)).RequiresGrad_();
-                var gamma = Tensor.Ones(new[] { 24 }).RequiresGrad_();
-                var y = F.BatchNorm2d(F.Conv2d(x, w, padding: 1), null, null, gamma, null, training: true).Relu();
-                var s = F.GlobalAvgPool(y).Sigmoid();
-                var o = F.AxpyRelu(s, y, x);
-                (o * o).Sum().Backward();
-                return o.ToFloatArray().Concat(x.Grad!.ToFloatArray()).Concat(w.Grad!.ToFloatArray()).Concat(gamma.Grad!.ToFloatArray()).ToArray();
-            }
-            AssertBitsEqual(Run(), Run(), "rerun");
+            var x = Tensor.RandN(new[] { 6, 24, 17, 17 }, new Rng(12)).RequiresGrad_();
+            var w = Tensor.RandN(new[] { 24, 24, 3, 3 }, new Rng(13)).RequiresGrad_();
+            var gamma = Tensor.Ones(new[] { 24 }).RequiresGrad_();
+            var y = F.BatchNorm2d(F.Conv2d(x, w, padding: 1), null, null, gamma, null, training: true).Relu();
+            var s = F.GlobalAvgPool(y).Sigmoid();
+            var o = F.AxpyRelu(s, y, x);
+            (o * o).Sum().Backward();
+            return o.ToFloatArray().Concat(x.Grad!.ToFloatArray()).Concat(w.Grad!.ToFloatArray()).Concat(gamma.Grad!.ToFloatArray()).ToArray();
         }
-        finally
-        {
-            CpuParallel.MaxThreads = saved;
-        }
+        AssertBitsEqual(WithThreads(2, Run), WithThreads(2, Run), "rerun at 2 threads");
     }
 }

@@ -106,13 +106,7 @@ public sealed unsafe class GapKernelTests
     }
 
     [Theory]
-    [InlineData(0, 1)]
-    [InlineData(1, 7)]
-    [InlineData(3, 16)]
-    [InlineData(5, 49)]
-    [InlineData(15, 50)]
-    [InlineData(0, 3136)]
-    [InlineData(9, 3137)]
+    [MemberData(nameof(KernelAssert.StreamingCases), MemberType = typeof(KernelAssert))]
     public void Streaming_fill_writes_exactly_its_range(int offset, int count)
     {
         // dst starts `offset` floats past a 64-byte boundary (≤ 15 + 15 floats in: the 64 spare floats hold it); the guard
@@ -120,7 +114,7 @@ public sealed unsafe class GapKernelTests
         var buffer = new float[count + 64];
         fixed (float* p0 = buffer)
         {
-            int start = (int)((64 - ((nint)p0 & 63)) & 63) / sizeof(float) + offset;
+            int start = KernelAssert.Aligned64Start(p0, offset);
             float* dst = p0 + start;
             foreach (bool nonTemporal in new[] { false, true })
             {

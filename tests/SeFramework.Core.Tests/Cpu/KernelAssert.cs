@@ -1,5 +1,6 @@
-// KernelAssert: helpers shared by the fast-kernel tests: bit-exact float comparison and running code at a given
-// CpuParallel thread count (process-wide, so callers sit in CpuThreadsCollection).
+// KernelAssert: helpers shared by the fast-kernel tests: bit-exact float comparison, running code at a given
+// CpuParallel thread count (process-wide, so callers sit in CpuThreadsCollection), and the (offset, count) cases and
+// 64-byte-aligned start of the streaming-store tests.
 using SeFramework.Cpu;
 using Xunit;
 
@@ -15,6 +16,16 @@ internal static class KernelAssert
             Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
                 $"{what}: element {i} is {actual[i]:R}, expected {expected[i]:R}");
     }
+
+    /// <summary>Streaming-store cases (offset floats past a 64-byte boundary, count): empty and short heads/tails, a
+    /// count of whole cache lines, and large counts with and without a remainder.</summary>
+    public static readonly TheoryData<int, int> StreamingCases = new()
+    {
+        { 0, 1 }, { 1, 7 }, { 3, 16 }, { 5, 49 }, { 15, 50 }, { 0, 3136 }, { 9, 3137 },
+    };
+
+    /// <summary>Index of the first float at or after p that sits on a 64-byte boundary, plus offset.</summary>
+    public static unsafe int Aligned64Start(float* p, int offset) => (int)((64 - ((nint)p & 63)) & 63) / sizeof(float) + offset;
 
     /// <summary>f() with CpuParallel.MaxThreads = threads, restored afterwards.</summary>
     public static T WithThreads<T>(int threads, Func<T> f)

@@ -1,5 +1,5 @@
-// Fast paths of the CPU backend's whole-tensor Sum (blocked Vector512, block totals in double) and of the strided copy
-// (broadcast rows as fills, dense rows as block copies), against plain double loops.
+// SumCopyFastPathTests: the CPU backend's whole-tensor Sum fast path (blocked Vector512, block totals in double) and the
+// strided copy's (broadcast rows as fills, dense rows as block copies), against plain double loops.
 using Xunit;
 
 namespace SeFramework.Core.Tests.Cpu;

@@ -1,5 +1,5 @@
 // The tolerances of every SeFramework-vs-libtorch comparison, in one place, each with the reason for its size.
-// All comparisons are float32 on both sides: eps32 = 2^-23 ≈ 1.19e-7; |ours − torch| ≤ atol + rtol·|torch|.
+// Comparisons are float32 on both sides unless named ...64 (float64): eps32 = 2^-23 ≈ 1.19e-7; |ours − torch| ≤ atol + rtol·|torch|.
 namespace SeFramework.Reference.Tests;
 
 /// <summary>An allclose tolerance: <c>|actual − expected| ≤ Atol + Rtol·|expected|</c>.</summary>
@@ -29,7 +29,7 @@ public static class RefTolerances
     public static readonly Tol MatMul = new(1e-5, 2e-6);
 
     /// <summary>Conv2d output and input gradient: sums of (C/groups)·R·S ≤ 3·49 products; weight gradient: sums over
-    /// N·P·Q ≤ 512 positions. im2col+GEMM vs. oneDNN's direct/winograd kernels sum in different orders (and winograd
+    /// N·P·Q ≤ 512 positions. Our im2col or implicit GEMM vs. oneDNN's direct/winograd kernels sum in different orders (and winograd
     /// transforms round differently): rtol 1e-4 / atol 1e-5 as is usual for float32 convolutions.</summary>
     public static readonly Tol Conv = new(1e-4, 1e-5);
 
