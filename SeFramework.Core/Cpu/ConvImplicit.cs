@@ -30,9 +30,10 @@ internal static unsafe class ConvImplicit
     /// A/B timings).</summary>
     internal static bool Enabled = Environment.GetEnvironmentVariable("SE_CONV_IMPLICIT") != "0";
 
-    /// <summary>Float convolutions on a CPU with AVX-512 (the kernels are the Vector512 ones). For 1×1 convolutions the
-    /// padded copy is a plain copy (stride 1) or the stride² phases of the input, but the weights are packed once per
-    /// call instead of once per image (2048×1024 of them in a ResNet-50 projection) and images share column panels.</summary>
+    /// <summary>Float convolutions on a CPU with AVX-512 (the kernels are the Vector512 ones). A pointwise convolution
+    /// (1×1, stride 1, unpadded) packs its panels from the input itself, a strided 1×1 from the stride² phases of it; either
+    /// way the weights are packed once per call instead of once per image (2048×1024 of them in a ResNet-50 projection)
+    /// and images share column panels.</summary>
     internal static bool Applies(in Conv2dGeometry g) =>
         g.P > 0 && g.Q > 0 && (long)g.N * g.P * g.Q <= int.MaxValue - NC
         && Vector512.IsHardwareAccelerated && Avx.IsSupported;
@@ -52,8 +53,16 @@ internal static unsafe class ConvImplicit
         public readonly int Cols;            // padded-width output columns: (P − 1)·Pitch + Q
         public readonly long ImageSize;      // C·Plane + NR floats of zeros (whole-vector copies read up to NR − 1 past the end)
         public readonly int[] Offsets;       // per im2col row t = (c, r, s) of one group, see the class summary
+        // In place: a pointwise conv (1×1, stride 1, unpadded) reads its input as it is, images C·H·W apart with no zero
+        // tail; ReadEnd is then the end of the input, which whole-vector copies must not pass (null when padded).
+        public readonly bool InPlace;
+        public readonly float* ReadEnd;
 
-        public Layout(in Conv2dGeometry g)
+        public Layout(in Conv2dGeometry g) : this(g, null) { }
+
+        /// <summary>The layout of <paramref name="input"/> used in place when the conv is pointwise and it is given,
+        /// else of padded copies.</summary>
+        public Layout(in Conv2dGeometry g, float* input)
         {
             int st = g.Stride;
             Hp = g.H + 2 * g.Padding;
@@ -63,7 +72,9 @@ internal static unsafe class ConvImplicit
             PhasePlane = PhaseRows * Pitch;
             Plane = checked(st * st * PhasePlane);
             Cols = (g.P - 1) * Pitch + g.Q;
-            ImageSize = (long)g.C * Plane + NR;
+            InPlace = input != null && g.IsPointwise;
+            ImageSize = InPlace ? (long)g.C * Plane : (long)g.C * Plane + NR;
+            ReadEnd = InPlace ? input + (long)g.N * ImageSize : null;
             Offsets = new int[g.ColRows];
             int t = 0;
             for (int c = 0; c < g.CPerGroup; c++)
@@ -107,7 +118,7 @@ internal static unsafe class ConvImplicit
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Forward(float* x, float* w, float* bias, float* y, in Conv2dGeometry g)
     {
-        var lay = new Layout(g);
+        var lay = new Layout(g, x);
         int kg = g.KPerGroup, crs = g.ColRows, mPad = (kg + MR - 1) / MR * MR, pq = g.P * g.Q;
         long aGroup = (long)mPad * crs, chw = (long)g.C * g.H * g.W, kpq = (long)g.K * pq;
         int total = checked(g.N * pq), panels = (total + NR - 1) / NR;
@@ -136,36 +147,39 @@ internal static unsafe class ConvImplicit
                 int[] nextUnit = [0];
                 CpuParallel.For(parallel ? threads : 1, 1, (start, end) =>
                 {
-                    long bufSize = unitImages * ll.ImageSize;
-                    float* buf = (float*)CpuAllocator.Rent(bufSize * sizeof(float), zero: false);
+                    long bufSize = ll.InPlace ? 0 : unitImages * ll.ImageSize;
+                    float* buf = ll.InPlace ? null : (float*)CpuAllocator.Rent(bufSize * sizeof(float), zero: false);
                     try
                     {
                         for (int u = Interlocked.Increment(ref nextUnit[0]) - 1; u < units; u = Interlocked.Increment(ref nextUnit[0]) - 1)
                         {
                             int n0 = u * unitImages, n1 = Math.Min(gg.N, n0 + unitImages);
-                            using (CpuProfiler.Op("Conv.Pad"))
-                                for (int n = n0; n < n1; n++) PadImage((float*)xAddr + n * chw, buf + (n - n0) * ll.ImageSize, gg, ll);
+                            float* src = ll.InPlace ? (float*)xAddr + n0 * chw : buf;
+                            if (!ll.InPlace)
+                                using (CpuProfiler.Op("Conv.Pad"))
+                                    for (int n = n0; n < n1; n++) PadImage((float*)xAddr + n * chw, buf + (n - n0) * ll.ImageSize, gg, ll);
                             using var _g = CpuProfiler.Op("Conv.ImplicitGemm");
-                            ForwardColumns(0, (n1 - n0) * pq, (float*)aAddr, mPad, buf, (float*)yAddr + n0 * kpq,
+                            ForwardColumns(0, (n1 - n0) * pq, (float*)aAddr, mPad, src, (float*)yAddr + n0 * kpq,
                                 biasAddr == 0 ? null : (float*)biasAddr, gg, ll);
                         }
                     }
                     finally
                     {
-                        CpuAllocator.Return(buf, bufSize * sizeof(float));
+                        if (buf != null) CpuAllocator.Return(buf, bufSize * sizeof(float));
                     }
                 });
                 return;
             }
-            float* xPad = (float*)CpuAllocator.Rent(g.N * lay.ImageSize * sizeof(float), zero: false);
+            float* xPad = lay.InPlace ? x : (float*)CpuAllocator.Rent(g.N * lay.ImageSize * sizeof(float), zero: false);
             try
             {
                 nint padAddr = (nint)xPad;
-                using (CpuProfiler.Op("Conv.Pad"))
-                    CpuParallel.For(g.N, 1, (start, end) =>
-                    {
-                        for (int n = start; n < end; n++) PadImage((float*)xAddr + n * chw, (float*)padAddr + n * ll.ImageSize, gg, ll);
-                    });
+                if (!lay.InPlace)
+                    using (CpuProfiler.Op("Conv.Pad"))
+                        CpuParallel.For(g.N, 1, (start, end) =>
+                        {
+                            for (int n = start; n < end; n++) PadImage((float*)xAddr + n * chw, (float*)padAddr + n * ll.ImageSize, gg, ll);
+                        });
                 using var _p = CpuProfiler.Op("Conv.ImplicitGemm");
                 // Chunks of at least 2 Mflop each (a worker wake-up costs microseconds).
                 int grain = (int)Math.Clamp((1L << 20) / Math.Max(1L, (long)g.K * NR * crs), 1, panels);
@@ -206,7 +220,7 @@ internal static unsafe class ConvImplicit
             }
             finally
             {
-                CpuAllocator.Return(xPad, g.N * lay.ImageSize * sizeof(float));
+                if (!lay.InPlace) CpuAllocator.Return(xPad, g.N * lay.ImageSize * sizeof(float));
             }
         }
         finally
@@ -301,7 +315,7 @@ internal static unsafe class ConvImplicit
                         for (int pc = 0; pc < crs; pc += KC)
                         {
                             int kc = Math.Min(KC, crs - pc);
-                            PackSegments(xb, off + pc, kc, nc, segSrc, segDst, segLen, segEnd, ws.B);
+                            PackSegments(xb, off + pc, kc, nc, segSrc, segDst, segLen, segEnd, ws.B, lay.ReadEnd);
                             float beta = pc == 0 ? 0f : 1f;
                             for (int ir = row0; ir < row1; ir += MR)
                             {
@@ -336,9 +350,10 @@ internal static unsafe class ConvImplicit
     // B block rows t < kc (row t of the group's im2col matrix starts at xb + off[t]) -> panels of kc × NR at dst: panel i's
     // row t gets, for each of its segments, len floats from xb + off[t] + src at column dst. Copies are whole 16-float
     // vectors: the excess (< 16 floats) lands on columns written next (the next segment, the next row, the next panel,
-    // or the workspace's slack), or on lanes past the block's last column, which never reach C.
+    // or the workspace's slack), or on lanes past the block's last column, which never reach C. With readEnd (an input
+    // used in place), a segment whose whole-vector read would pass it (the end of the last image) is copied float by float.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackSegments(float* xb, int* off, int kc, int nc, int* segSrc, int* segDst, int* segLen, int* segEnd, float* dst)
+    private static void PackSegments(float* xb, int* off, int kc, int nc, int* segSrc, int* segDst, int* segLen, int* segEnd, float* dst, float* readEnd)
     {
         int panelCount = (nc + NR - 1) / NR;
         for (int pi = 0, s0 = 0; pi < panelCount; s0 = segEnd[pi], pi++)
@@ -364,8 +379,14 @@ internal static unsafe class ConvImplicit
                 for (int s = s0; s < s1; s++)
                 {
                     float* sp = row + segSrc[s];
+                    int len = segLen[s];
+                    if (readEnd != null && sp + (len > 16 ? 32 : 16) > readEnd)
+                    {
+                        for (int i = 0; i < len; i++) d[segDst[s] + i] = sp[i];
+                        continue;
+                    }
                     Vector512.Store(Vector512.Load(sp), d + segDst[s]);
-                    if (segLen[s] > 16) Vector512.Store(Vector512.Load(sp + 16), d + segDst[s] + 16);
+                    if (len > 16) Vector512.Store(Vector512.Load(sp + 16), d + segDst[s] + 16);
                 }
             }
         }
