@@ -22,6 +22,54 @@ namespace SeFramework.Cpu;
 /// </summary>
 internal static unsafe class ConvImplicit
 {
+    /// <summary>What the forward does to output channel k once its sum is complete: v·Scale[k] (when given) +
+    /// Shift[k] (when given), then max(·, 0) when Relu. A bias is a Shift alone (v + b, exactly as an added bias);
+    /// an inference batch norm folded into the conv is Scale = γ/√(var + ε), Shift = β − mean·Scale.</summary>
+    internal readonly struct Epilogue
+    {
+        public readonly float* Scale, Shift;
+        public readonly bool Relu;
+
+        public Epilogue(float* scale, float* shift, bool relu)
+        {
+            Scale = scale;
+            Shift = shift;
+            Relu = relu;
+        }
+
+        public bool IsIdentity => Scale == null && Shift == null && !Relu;
+
+        /// <summary>The same epilogue for channels from <paramref name="first"/> on (a group's, a row range's).</summary>
+        public Epilogue From(int first) => new(Scale == null ? null : Scale + first, Shift == null ? null : Shift + first, Relu);
+
+        // src, dst: len outputs of channel k (dst may be src).
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply(float* src, float* dst, int len, int k)
+        {
+            float a = Scale == null ? 1f : Scale[k], b = Shift == null ? 0f : Shift[k];
+            var av = Vector512.Create(a);
+            var bv = Vector512.Create(b);
+            int i = 0;
+            if (Scale == null)
+                for (; i + 16 <= len; i += 16)
+                {
+                    var v = Vector512.Load(src + i) + bv;
+                    (Relu ? Vector512.Max(v, Vector512<float>.Zero) : v).Store(dst + i);
+                }
+            else
+                for (; i + 16 <= len; i += 16)
+                {
+                    var v = Vector512.FusedMultiplyAdd(Vector512.Load(src + i), av, bv);
+                    (Relu ? Vector512.Max(v, Vector512<float>.Zero) : v).Store(dst + i);
+                }
+            for (; i < len; i++)
+            {
+                float v = Scale == null ? src[i] + b : MathF.FusedMultiplyAdd(src[i], a, b);
+                dst[i] = Relu && !(v > 0f) ? 0f : v;
+            }
+        }
+    }
+
     private const int MR = GemmKernels.MR512, NR = GemmKernels.NR512, KC = GemmPacked.KC, NC = GemmPacked.NC;
     // The loops below are [AggressiveOptimization]: jitted optimised on first use, not after ~30 calls of tier-0 code
     // (measured: the first conv calls of a process ran at half speed, 18 vs 8 ms for se_resnet20's stage-1 conv).
@@ -111,12 +159,16 @@ internal static unsafe class ConvImplicit
     // ---- forward ------------------------------------------------------------------------------------------------------
 
     // x: (N, C, H, W), w: (K, C/G, R, S), bias: (K) or null -> y: (N, K, P, Q).
+    internal static void Forward(float* x, float* w, float* bias, float* y, in Conv2dGeometry g)
+        => Forward(x, w, y, g, new Epilogue(null, bias, false));
+
+    // x: (N, C, H, W), w: (K, C/G, R, S) -> y: (N, K, P, Q) = epilogue(conv(x, w)) per output channel.
     // Per group: y_g (K/G, N·P·Q) = w_g (K/G, C/G·R·S) · B_g, the columns of all images side by side (column j' is image
     // j' / PQ, output (p, q) of j' % PQ), so no image wastes the tail of its last panel. B panels are packed from runs of
     // the padded images: the NR columns of a panel split into segments that stay in one output row of one image, and each
     // segment of row t is a contiguous copy from xPad + Offsets[t] + p·Pitch + q.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Forward(float* x, float* w, float* bias, float* y, in Conv2dGeometry g)
+    internal static void Forward(float* x, float* w, float* y, in Conv2dGeometry g, Epilogue epilogue)
     {
         var lay = new Layout(g, x);
         int kg = g.KPerGroup, crs = g.ColRows, mPad = (kg + MR - 1) / MR * MR, pq = g.P * g.Q;
@@ -132,7 +184,8 @@ internal static unsafe class ConvImplicit
             long macs = (long)g.K * total * crs;
             int threads = CpuParallel.MaxThreads;
             bool parallel = threads > 1 && macs >= 1L << 18;
-            nint xAddr = (nint)x, aAddr = (nint)aPacked, yAddr = (nint)y, biasAddr = (nint)bias;
+            nint xAddr = (nint)x, aAddr = (nint)aPacked, yAddr = (nint)y;
+            var epi = epilogue;
             var gg = g;
             var ll = lay;
             // Units of consecutive images with at least NC columns between them. With enough units to keep every thread
@@ -159,8 +212,7 @@ internal static unsafe class ConvImplicit
                                 using (CpuProfiler.Op("Conv.Pad"))
                                     for (int n = n0; n < n1; n++) PadImage((float*)xAddr + n * chw, buf + (n - n0) * ll.ImageSize, gg, ll);
                             using var _g = CpuProfiler.Op("Conv.ImplicitGemm");
-                            ForwardColumns(0, (n1 - n0) * pq, (float*)aAddr, mPad, src, (float*)yAddr + n0 * kpq,
-                                biasAddr == 0 ? null : (float*)biasAddr, gg, ll);
+                            ForwardColumns(0, (n1 - n0) * pq, (float*)aAddr, mPad, src, (float*)yAddr + n0 * kpq, epi, gg, ll);
                         }
                     }
                     finally
@@ -197,26 +249,26 @@ internal static unsafe class ConvImplicit
                             int t0 = (int)((long)tilesTotal * c / threads), t1 = (int)((long)tilesTotal * (c + 1) / threads);
                             int p0 = t0 / mTiles, p1 = t1 / mTiles; // first panel touched, first panel not fully reached
                             int r0 = t0 % mTiles * MR, r1 = t1 % mTiles * MR;
-                            float* a = (float*)aAddr, xpd = (float*)padAddr, yy = (float*)yAddr, bb = (float*)biasAddr;
+                            float* a = (float*)aAddr, xpd = (float*)padAddr, yy = (float*)yAddr;
                             if (p0 == p1)
                             {
-                                if (r1 > r0) ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, r0, r1);
+                                if (r1 > r0) ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, epi, gg, ll, r0, r1);
                                 continue;
                             }
                             int full0 = p0;
                             if (r0 > 0)
                             {
-                                ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, r0, gg.KPerGroup);
+                                ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, epi, gg, ll, r0, gg.KPerGroup);
                                 full0 = p0 + 1;
                             }
-                            if (p1 > full0) ForwardColumns(full0 * NR, Math.Min(p1 * NR, total), a, mPad, xpd, yy, bb, gg, ll, 0, gg.KPerGroup);
-                            if (r1 > 0) ForwardColumns(p1 * NR, Math.Min((p1 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, 0, r1);
+                            if (p1 > full0) ForwardColumns(full0 * NR, Math.Min(p1 * NR, total), a, mPad, xpd, yy, epi, gg, ll, 0, gg.KPerGroup);
+                            if (r1 > 0) ForwardColumns(p1 * NR, Math.Min((p1 + 1) * NR, total), a, mPad, xpd, yy, epi, gg, ll, 0, r1);
                         }
                     });
                 }
                 else
                     CpuParallel.For(panels, grain, (start, end) =>
-                        ForwardColumns(start * NR, Math.Min(end * NR, total), (float*)aAddr, mPad, (float*)padAddr, (float*)yAddr, (float*)biasAddr, gg, ll));
+                        ForwardColumns(start * NR, Math.Min(end * NR, total), (float*)aAddr, mPad, (float*)padAddr, (float*)yAddr, epi, gg, ll));
             }
             finally
             {
@@ -253,15 +305,15 @@ internal static unsafe class ConvImplicit
     }
 
     // Columns [j0, j1) of every group's y_g = w_g · B_g, in blocks of NC columns; a panel's C goes straight to y or to a
-    // scratch (mPad, NC + 16) that is then scattered into y; plus bias. Each element sums its KC blocks in order,
+    // scratch (mPad, NC + 16) that is then scattered into y; then the epilogue. Each element sums its KC blocks in order,
     // whatever j0, j1 and the destination are.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, float* bias, in Conv2dGeometry g, in Layout lay)
-        => ForwardColumns(j0, j1, aPacked, mPad, xPad, y, bias, g, lay, 0, g.KPerGroup);
+    private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, Epilogue epi, in Conv2dGeometry g, in Layout lay)
+        => ForwardColumns(j0, j1, aPacked, mPad, xPad, y, epi, g, lay, 0, g.KPerGroup);
 
     // As above for output channels [row0, row1) of each group only (row0 a multiple of MR; row1 one too, or K/G).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, float* bias, in Conv2dGeometry g, in Layout lay,
+    private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, Epilogue epi, in Conv2dGeometry g, in Layout lay,
         int row0, int row1)
     {
         row1 = Math.Min(row1, g.KPerGroup);
@@ -325,17 +377,18 @@ internal static unsafe class ConvImplicit
                                     GemmKernels.Kernel512(kc, aPanel, ws.B + (long)jr * kc, NR, panelC[pi] + (long)ir * panelLd[pi], panelLd[pi], 1f, beta, rows, Math.Min(NR, nc - jr), ws.Tile);
                             }
                         }
-                        float* biasG = bias == null ? null : bias + gi * kg;
+                        var epiG = epi.From(gi * kg + row0);
                         for (int pi = 0; pi * NR < nc; pi++)
                         {
                             int col0 = jc + pi * NR, cols = Math.Min(NR, nc - pi * NR);
                             if (panelLd[pi] == ldc)
-                                ScatterBlock(cBlock + (long)row0 * ldc + pi * NR, ldc, col0, cols, yG + (long)row0 * pq, biasG == null ? null : biasG + row0, row1 - row0, pq, kpq);
-                            else if (biasG != null)
+                                ScatterBlock(cBlock + (long)row0 * ldc + pi * NR, ldc, col0, cols, yG + (long)row0 * pq, epiG, row1 - row0, pq, kpq);
+                            else if (!epiG.IsIdentity)
                                 for (int k = row0; k < row1; k++)
                                 {
+                                    // The tile was just written: the epilogue reads it from L1/L2, not memory.
                                     float* row = panelC[pi] + (long)k * pq;
-                                    for (int j = 0; j < cols; j++) row[j] += biasG[k];
+                                    epiG.Apply(row, row, cols, k - row0);
                                 }
                         }
                     }
@@ -393,9 +446,9 @@ internal static unsafe class ConvImplicit
     }
 
     // cBlock: (m, ldc), columns [jc, jc + nc) of all images -> y: (N, K, P, Q) rows of one group (y points at its first
-    // channel), plus bias (m) when given.
+    // channel), through the epilogue (channel k of the block is the epilogue's k).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ScatterBlock(float* cBlock, int ldc, int jc, int nc, float* y, float* bias, int m, int pq, long kpq)
+    private static void ScatterBlock(float* cBlock, int ldc, int jc, int nc, float* y, Epilogue epi, int m, int pq, long kpq)
     {
         for (int col = jc; col < jc + nc;)
         {
@@ -404,15 +457,8 @@ internal static unsafe class ConvImplicit
             {
                 float* src = cBlock + (long)k * ldc + (col - jc);
                 float* dst = y + n * kpq + (long)k * pq + r;
-                if (bias == null) Buffer.MemoryCopy(src, dst, len * sizeof(float), len * sizeof(float));
-                else
-                {
-                    float b = bias[k];
-                    int i = 0;
-                    var bv = Vector512.Create(b);
-                    for (; i + 16 <= len; i += 16) (Vector512.Load(src + i) + bv).Store(dst + i);
-                    for (; i < len; i++) dst[i] = src[i] + b;
-                }
+                if (epi.IsIdentity) Buffer.MemoryCopy(src, dst, len * sizeof(float), len * sizeof(float));
+                else epi.Apply(src, dst, len, k);
             }
             col += len;
         }
