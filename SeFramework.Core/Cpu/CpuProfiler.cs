@@ -1,5 +1,7 @@
 // A Stopwatch-based per-op profile of the CPU backend, switched on with the environment variable SE_PROFILE=1: every
 // backend call adds its wall time to its op kind, and a table (time, calls, share) is printed to stderr at process exit.
+// Nested parts (Conv.*) count inside their op too; Parallel.WorkerStart sums how late workers began each parallel job and
+// Parallel.CallerWaits how long the calling thread waited for them at its end (2-thread load balance).
 using System.Diagnostics;
 using System.Globalization;
 
@@ -52,13 +54,19 @@ public static class CpuProfiler
         public void Dispose()
         {
             if (_name == null) return;
-            long elapsed = Stopwatch.GetTimestamp() - _start;
-            lock (s_gate)
-            {
-                if (!s_entries.TryGetValue(_name, out var e)) s_entries[_name] = e = new Entry();
-                e.Ticks += elapsed;
-                e.Calls++;
-            }
+            Add(_name, Stopwatch.GetTimestamp() - _start);
+        }
+    }
+
+    /// <summary>Adds <paramref name="ticks"/> (Stopwatch ticks) and one call to op <paramref name="name"/> (for times that
+    /// are not a block, such as how long a worker took to start).</summary>
+    public static void Add(string name, long ticks)
+    {
+        lock (s_gate)
+        {
+            if (!s_entries.TryGetValue(name, out var e)) s_entries[name] = e = new Entry();
+            e.Ticks += ticks;
+            e.Calls++;
         }
     }
 
