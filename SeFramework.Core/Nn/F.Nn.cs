@@ -197,13 +197,14 @@ public static partial class F
     public static Tensor BatchNorm2d(Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias, bool training, double momentum = 0.1, double eps = 1e-5)
         => BatchNormCore("BatchNorm2d", x, runningMean, runningVar, weight, bias, training, momentum, eps, relu: false);
 
-    /// <summary>relu(BatchNorm2d(x, ...)) as one op: the ReLU runs in place on the batch-norm output and the backward masks
-    /// the gradient by that output, so the pair keeps one activation for backward instead of two (the memory of
-    /// PyTorch's in-place ReLU) and makes one pass fewer. Same arguments and results as the two ops in sequence.</summary>
+    /// <summary>relu(BatchNorm2d(x, ...)) as one op: the batch-norm kernel writes max(bn(x), 0) once, and its backward
+    /// masks the gradient by that output inside its own passes, so the pair keeps one activation for backward instead
+    /// of two (the memory of PyTorch's in-place ReLU) and costs no pass of its own in either direction. Same arguments
+    /// and bit-identical results as the two ops in sequence.</summary>
     public static Tensor BatchNorm2dRelu(Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias, bool training, double momentum = 0.1, double eps = 1e-5)
         => BatchNormCore("BatchNorm2dRelu", x, runningMean, runningVar, weight, bias, training, momentum, eps, relu: true);
 
-    // x: (N, C, ...) -> y (same shape); relu: y = max(bn(x), 0) in place.
+    // x: (N, C, ...) -> y (same shape); relu: y = max(bn(x), 0), written once by the kernel.
     private static Tensor BatchNormCore(string op, Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias, bool training, double momentum, double eps, bool relu)
     {
         if (x.Rank < 2 || x.Rank > 4)
@@ -235,10 +236,9 @@ public static partial class F
         var mean = batchStats || record ? Tensor.Empty(new[] { c }, x.DType, x.Device) : null;
         var invStd = batchStats || record ? Tensor.Empty(new[] { c }, x.DType, x.Device) : null;
         if (batchStats)
-            x.Backend.BatchNormForwardTraining(xd, wd, bd, y, mean!, invStd!, training ? runningMean : null, training ? runningVar : null, momentum, eps);
+            x.Backend.BatchNormForwardTraining(xd, wd, bd, y, mean!, invStd!, training ? runningMean : null, training ? runningVar : null, momentum, eps, relu);
         else
-            x.Backend.BatchNormForwardInference(xd, wd, bd, runningMean!, runningVar!, y, mean, invStd, eps);
-        if (relu) x.Backend.Unary(UnaryOp.Relu, y, y, 0); // in place: elementwise kernels allow y to alias x
+            x.Backend.BatchNormForwardInference(xd, wd, bd, runningMean!, runningVar!, y, mean, invStd, eps, relu);
         if (!record) return y;
         if (!relu && RecomputesBatchNormOutputs)
         {
@@ -271,15 +271,8 @@ public static partial class F
             var dw = weight is { RequiresGrad: true } ? Tensor.Empty(weight.Shape, weight.DType, weight.Device) : null;
             var db = bias is { RequiresGrad: true } ? Tensor.Empty(bias.Shape, bias.DType, bias.Device) : null;
             var g = Dense(dy);
-            if (relu)
-            {
-                // relu'(bn(x)) = [y > 0]: mask the gradient by the output (UnaryBackward(Relu) with y in the x slot).
-                var masked = Tensor.Empty(x.Shape, x.DType, x.Device);
-                x.Backend.UnaryBackward(UnaryOp.Relu, y, y, g, masked, 0);
-                FreeCopy(g, dy);
-                g = masked;
-            }
-            x.Backend.BatchNormBackward(xd, g, wd, mean!, invStd!, batchStats, dx, dw, db);
+            // relu'(bn(x)) = [y > 0]: the kernel masks the gradient by the output as it reads it.
+            x.Backend.BatchNormBackward(xd, g, wd, mean!, invStd!, batchStats, dx, dw, db, relu ? y : null);
             FreeCopy(g, dy);
             return new[] { dx, dw, db };
         }, saved: new[] { xd, wd, mean, invStd, relu ? y : null });
