@@ -164,7 +164,10 @@ public static partial class F
         }, saved: new[] { xd, y });
     }
 
-    /// <summary>Global average pooling (the SE squeeze). x: (N, C, H, W) → (N, C, 1, 1).</summary>
+    /// <summary>Global average pooling (the SE squeeze). x: (N, C, H, W) → (N, C, 1, 1).
+    /// Its gradient is dy/(H·W) as an (N, C, 1, 1) tensor expanded (stride 0 over H, W) to x's shape, not a full
+    /// (N, C, H, W) tensor: the autograd engine adds it into x's other gradient in one pass (the SE block's batch-norm
+    /// output is read by this and by Axpy), and a backward that needs it dense materialises it (Dense, Contiguous).</summary>
     public static Tensor GlobalAvgPool(Tensor x)
     {
         const string op = "GlobalAvgPool";
@@ -175,16 +178,16 @@ public static partial class F
         x.Backend.GlobalAvgPool(Dense(x), y);
         // The backward needs only x's shape.
         var xShape = x.Shape;
-        var xDType = x.DType;
-        var xDevice = x.Device;
-        var backend = x.Backend;
+        int area = x.Size(2) * x.Size(3);
+        // 1/(H·W) rounded in x's dtype, as the GAP backward kernels compute it (T.One / area), so dy·inv has their bits.
+        double inv = x.DType == DType.Float32 ? 1f / area : 1.0 / area;
         return GradNode.Record(op, y, new[] { x }, dy =>
         {
-            var dx = Tensor.Empty(xShape, xDType, xDevice);
+            // dy: (N, C, 1, 1) -> dy·(1/(H·W)) (N, C, 1, 1), viewed as (N, C, H, W) with stride 0 over H and W.
             var dyd = Dense(dy);
-            backend.GlobalAvgPoolBackward(dyd, dx);
+            var share = dyd * inv;
             FreeCopy(dyd, dy);
-            return new[] { dx };
+            return new[] { share.Expand(xShape) };
         }, saved: Array.Empty<Tensor?>());
     }
 
