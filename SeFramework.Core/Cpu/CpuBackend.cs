@@ -45,6 +45,18 @@ internal sealed unsafe partial class CpuBackend : IBackend
             else for (long i = 0; i < n; i++) dp[i] = TD.CreateTruncating(sp[i]);
             return;
         }
+        if (dst.IsContiguous)
+        {
+            // A broadcast over trailing dims (the GAP's (N, C, 1, 1) gradient expanded to (N, C, H, W)): one fill per
+            // plane, in parallel over planes.
+            var (planes, area) = TrailingBroadcast(src.Layout);
+            if (area > 1 && planes <= int.MaxValue && area <= int.MaxValue)
+            {
+                nint sA = (nint)(s + src.Layout.Offset), dA = (nint)(d + dst.Layout.Offset);
+                ForEachItem((int)planes, area, p => new Span<TD>((TD*)dA + p * area, (int)area).Fill(TD.CreateTruncating(((TS*)sA)[p])));
+                return;
+            }
+        }
         int inner = StridedIndex.InnerSize(shape);
         var ss = src.Layout.StridesArray;
         var ds = dst.Layout.StridesArray;

@@ -188,7 +188,7 @@ public sealed class GradientSumTests
 
     [Theory]
     [MemberData(nameof(BroadcastCases))]
-    public void AddInPlace_of_a_broadcast_view_matches_Add_bit_for_bit_at_1_and_2_threads(int[] shape, int[] small)
+    public void AddInPlace_and_Contiguous_of_a_broadcast_view_match_the_strided_kernels_at_1_and_2_threads(int[] shape, int[] small)
     {
         using var scope = TensorScope.Begin();
         var y = Tensor.RandN(shape, new Rng(21));
@@ -203,6 +203,9 @@ public sealed class GradientSumTests
                 return 0;
             });
             KernelAssert.AssertBitsEqual(expected, acc.ToFloatArray(), $"AddInPlace at {threads} threads");
+            // Materialising the view (Dense/Contiguous, the copy's per-plane fill path) gives x's values everywhere.
+            var dense = KernelAssert.WithThreads(threads, () => x.Expand(shape).Contiguous());
+            KernelAssert.AssertBitsEqual((Tensor.Zeros(shape) + x).ToFloatArray(), dense.ToFloatArray(), $"Contiguous at {threads} threads");
         }
         var (planes, area) = Cpu.CpuBackend.TrailingBroadcast(x.Expand(shape).Layout);
         bool trailing = small.Select((s, i) => (s, i)).SkipWhile(p => p.s == shape[p.i]).All(p => p.s == 1);
