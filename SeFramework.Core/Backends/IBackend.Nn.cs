@@ -59,6 +59,11 @@ public partial interface IBackend
     /// All contiguous; y is overwritten.</summary>
     void Conv2dForward(Tensor x, Tensor weight, Tensor? bias, Tensor y, in Conv2dGeometry g);
 
+    /// <summary>y = conv(x, weight)·scale[k] + shift[k], then ReLU when <paramref name="relu"/>: a convolution with an
+    /// inference batch norm folded in (scale = γ/√(var + ε), shift = β − mean·scale), in one pass over y where the backend
+    /// can. x: (N, C, H, W), weight: (K, C/G, R, S), scale, shift: (K) → y: (N, K, P, Q), overwritten. All contiguous.</summary>
+    void Conv2dForwardAffine(Tensor x, Tensor weight, Tensor scale, Tensor shift, Tensor y, in Conv2dGeometry g, bool relu);
+
     /// <summary>dx = the gradient of the convolution with respect to its input. dy: (N, K, P, Q), weight: (K, C/G, R, S)
     /// → dx: (N, C, H, W), overwritten.</summary>
     void Conv2dBackwardData(Tensor dy, Tensor weight, Tensor dx, in Conv2dGeometry g);

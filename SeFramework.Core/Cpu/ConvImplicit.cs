@@ -22,6 +22,54 @@ namespace SeFramework.Cpu;
 /// </summary>
 internal static unsafe class ConvImplicit
 {
+    /// <summary>What the forward does to output channel k once its sum is complete: v·Scale[k] (when given) +
+    /// Shift[k] (when given), then max(·, 0) when Relu. A bias is a Shift alone (v + b, exactly as an added bias);
+    /// an inference batch norm folded into the conv is Scale = γ/√(var + ε), Shift = β − mean·Scale.</summary>
+    internal readonly struct Epilogue
+    {
+        public readonly float* Scale, Shift;
+        public readonly bool Relu;
+
+        public Epilogue(float* scale, float* shift, bool relu)
+        {
+            Scale = scale;
+            Shift = shift;
+            Relu = relu;
+        }
+
+        public bool IsIdentity => Scale == null && Shift == null && !Relu;
+
+        /// <summary>The same epilogue for channels from <paramref name="first"/> on (a group's, a row range's).</summary>
+        public Epilogue From(int first) => new(Scale == null ? null : Scale + first, Shift == null ? null : Shift + first, Relu);
+
+        // src, dst: len outputs of channel k (dst may be src).
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Apply(float* src, float* dst, int len, int k)
+        {
+            float a = Scale == null ? 1f : Scale[k], b = Shift == null ? 0f : Shift[k];
+            var av = Vector512.Create(a);
+            var bv = Vector512.Create(b);
+            int i = 0;
+            if (Scale == null)
+                for (; i + 16 <= len; i += 16)
+                {
+                    var v = Vector512.Load(src + i) + bv;
+                    (Relu ? Vector512.Max(v, Vector512<float>.Zero) : v).Store(dst + i);
+                }
+            else
+                for (; i + 16 <= len; i += 16)
+                {
+                    var v = Vector512.FusedMultiplyAdd(Vector512.Load(src + i), av, bv);
+                    (Relu ? Vector512.Max(v, Vector512<float>.Zero) : v).Store(dst + i);
+                }
+            for (; i < len; i++)
+            {
+                float v = Scale == null ? src[i] + b : MathF.FusedMultiplyAdd(src[i], a, b);
+                dst[i] = Relu && !(v > 0f) ? 0f : v;
+            }
+        }
+    }
+
     private const int MR = GemmKernels.MR512, NR = GemmKernels.NR512, KC = GemmPacked.KC, NC = GemmPacked.NC;
     // The loops below are [AggressiveOptimization]: jitted optimised on first use, not after ~30 calls of tier-0 code
     // (measured: the first conv calls of a process ran at half speed, 18 vs 8 ms for se_resnet20's stage-1 conv).
@@ -30,9 +78,10 @@ internal static unsafe class ConvImplicit
     /// A/B timings).</summary>
     internal static bool Enabled = Environment.GetEnvironmentVariable("SE_CONV_IMPLICIT") != "0";
 
-    /// <summary>Float convolutions on a CPU with AVX-512 (the kernels are the Vector512 ones). For 1×1 convolutions the
-    /// padded copy is a plain copy (stride 1) or the stride² phases of the input, but the weights are packed once per
-    /// call instead of once per image (2048×1024 of them in a ResNet-50 projection) and images share column panels.</summary>
+    /// <summary>Float convolutions on a CPU with AVX-512 (the kernels are the Vector512 ones). A pointwise convolution
+    /// (1×1, stride 1, unpadded) packs its panels from the input itself, a strided 1×1 from the stride² phases of it; either
+    /// way the weights are packed once per call instead of once per image (2048×1024 of them in a ResNet-50 projection)
+    /// and images share column panels.</summary>
     internal static bool Applies(in Conv2dGeometry g) =>
         g.P > 0 && g.Q > 0 && (long)g.N * g.P * g.Q <= int.MaxValue - NC
         && Vector512.IsHardwareAccelerated && Avx.IsSupported;
@@ -52,8 +101,16 @@ internal static unsafe class ConvImplicit
         public readonly int Cols;            // padded-width output columns: (P − 1)·Pitch + Q
         public readonly long ImageSize;      // C·Plane + NR floats of zeros (whole-vector copies read up to NR − 1 past the end)
         public readonly int[] Offsets;       // per im2col row t = (c, r, s) of one group, see the class summary
+        // In place: a pointwise conv (1×1, stride 1, unpadded) reads its input as it is, images C·H·W apart with no zero
+        // tail; ReadEnd is then the end of the input, which whole-vector copies must not pass (null when padded).
+        public readonly bool InPlace;
+        public readonly float* ReadEnd;
 
-        public Layout(in Conv2dGeometry g)
+        public Layout(in Conv2dGeometry g) : this(g, null) { }
+
+        /// <summary>The layout of <paramref name="input"/> used in place when the conv is pointwise and it is given,
+        /// else of padded copies.</summary>
+        public Layout(in Conv2dGeometry g, float* input)
         {
             int st = g.Stride;
             Hp = g.H + 2 * g.Padding;
@@ -63,7 +120,9 @@ internal static unsafe class ConvImplicit
             PhasePlane = PhaseRows * Pitch;
             Plane = checked(st * st * PhasePlane);
             Cols = (g.P - 1) * Pitch + g.Q;
-            ImageSize = (long)g.C * Plane + NR;
+            InPlace = input != null && g.IsPointwise;
+            ImageSize = InPlace ? (long)g.C * Plane : (long)g.C * Plane + NR;
+            ReadEnd = InPlace ? input + (long)g.N * ImageSize : null;
             Offsets = new int[g.ColRows];
             int t = 0;
             for (int c = 0; c < g.CPerGroup; c++)
@@ -100,14 +159,18 @@ internal static unsafe class ConvImplicit
     // ---- forward ------------------------------------------------------------------------------------------------------
 
     // x: (N, C, H, W), w: (K, C/G, R, S), bias: (K) or null -> y: (N, K, P, Q).
+    internal static void Forward(float* x, float* w, float* bias, float* y, in Conv2dGeometry g)
+        => Forward(x, w, y, g, new Epilogue(null, bias, false));
+
+    // x: (N, C, H, W), w: (K, C/G, R, S) -> y: (N, K, P, Q) = epilogue(conv(x, w)) per output channel.
     // Per group: y_g (K/G, N·P·Q) = w_g (K/G, C/G·R·S) · B_g, the columns of all images side by side (column j' is image
     // j' / PQ, output (p, q) of j' % PQ), so no image wastes the tail of its last panel. B panels are packed from runs of
     // the padded images: the NR columns of a panel split into segments that stay in one output row of one image, and each
     // segment of row t is a contiguous copy from xPad + Offsets[t] + p·Pitch + q.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Forward(float* x, float* w, float* bias, float* y, in Conv2dGeometry g)
+    internal static void Forward(float* x, float* w, float* y, in Conv2dGeometry g, Epilogue epilogue)
     {
-        var lay = new Layout(g);
+        var lay = new Layout(g, x);
         int kg = g.KPerGroup, crs = g.ColRows, mPad = (kg + MR - 1) / MR * MR, pq = g.P * g.Q;
         long aGroup = (long)mPad * crs, chw = (long)g.C * g.H * g.W, kpq = (long)g.K * pq;
         int total = checked(g.N * pq), panels = (total + NR - 1) / NR;
@@ -121,7 +184,8 @@ internal static unsafe class ConvImplicit
             long macs = (long)g.K * total * crs;
             int threads = CpuParallel.MaxThreads;
             bool parallel = threads > 1 && macs >= 1L << 18;
-            nint xAddr = (nint)x, aAddr = (nint)aPacked, yAddr = (nint)y, biasAddr = (nint)bias;
+            nint xAddr = (nint)x, aAddr = (nint)aPacked, yAddr = (nint)y;
+            var epi = epilogue;
             var gg = g;
             var ll = lay;
             // Units of consecutive images with at least NC columns between them. With enough units to keep every thread
@@ -136,36 +200,38 @@ internal static unsafe class ConvImplicit
                 int[] nextUnit = [0];
                 CpuParallel.For(parallel ? threads : 1, 1, (start, end) =>
                 {
-                    long bufSize = unitImages * ll.ImageSize;
-                    float* buf = (float*)CpuAllocator.Rent(bufSize * sizeof(float), zero: false);
+                    long bufSize = ll.InPlace ? 0 : unitImages * ll.ImageSize;
+                    float* buf = ll.InPlace ? null : (float*)CpuAllocator.Rent(bufSize * sizeof(float), zero: false);
                     try
                     {
                         for (int u = Interlocked.Increment(ref nextUnit[0]) - 1; u < units; u = Interlocked.Increment(ref nextUnit[0]) - 1)
                         {
                             int n0 = u * unitImages, n1 = Math.Min(gg.N, n0 + unitImages);
-                            using (CpuProfiler.Op("Conv.Pad"))
-                                for (int n = n0; n < n1; n++) PadImage((float*)xAddr + n * chw, buf + (n - n0) * ll.ImageSize, gg, ll);
+                            float* src = ll.InPlace ? (float*)xAddr + n0 * chw : buf;
+                            if (!ll.InPlace)
+                                using (CpuProfiler.Op("Conv.Pad"))
+                                    for (int n = n0; n < n1; n++) PadImage((float*)xAddr + n * chw, buf + (n - n0) * ll.ImageSize, gg, ll);
                             using var _g = CpuProfiler.Op("Conv.ImplicitGemm");
-                            ForwardColumns(0, (n1 - n0) * pq, (float*)aAddr, mPad, buf, (float*)yAddr + n0 * kpq,
-                                biasAddr == 0 ? null : (float*)biasAddr, gg, ll);
+                            ForwardColumns(0, (n1 - n0) * pq, (float*)aAddr, mPad, src, (float*)yAddr + n0 * kpq, epi, gg, ll);
                         }
                     }
                     finally
                     {
-                        CpuAllocator.Return(buf, bufSize * sizeof(float));
+                        if (buf != null) CpuAllocator.Return(buf, bufSize * sizeof(float));
                     }
                 });
                 return;
             }
-            float* xPad = (float*)CpuAllocator.Rent(g.N * lay.ImageSize * sizeof(float), zero: false);
+            float* xPad = lay.InPlace ? x : (float*)CpuAllocator.Rent(g.N * lay.ImageSize * sizeof(float), zero: false);
             try
             {
                 nint padAddr = (nint)xPad;
-                using (CpuProfiler.Op("Conv.Pad"))
-                    CpuParallel.For(g.N, 1, (start, end) =>
-                    {
-                        for (int n = start; n < end; n++) PadImage((float*)xAddr + n * chw, (float*)padAddr + n * ll.ImageSize, gg, ll);
-                    });
+                if (!lay.InPlace)
+                    using (CpuProfiler.Op("Conv.Pad"))
+                        CpuParallel.For(g.N, 1, (start, end) =>
+                        {
+                            for (int n = start; n < end; n++) PadImage((float*)xAddr + n * chw, (float*)padAddr + n * ll.ImageSize, gg, ll);
+                        });
                 using var _p = CpuProfiler.Op("Conv.ImplicitGemm");
                 // Chunks of at least 2 Mflop each (a worker wake-up costs microseconds).
                 int grain = (int)Math.Clamp((1L << 20) / Math.Max(1L, (long)g.K * NR * crs), 1, panels);
@@ -183,30 +249,30 @@ internal static unsafe class ConvImplicit
                             int t0 = (int)((long)tilesTotal * c / threads), t1 = (int)((long)tilesTotal * (c + 1) / threads);
                             int p0 = t0 / mTiles, p1 = t1 / mTiles; // first panel touched, first panel not fully reached
                             int r0 = t0 % mTiles * MR, r1 = t1 % mTiles * MR;
-                            float* a = (float*)aAddr, xpd = (float*)padAddr, yy = (float*)yAddr, bb = (float*)biasAddr;
+                            float* a = (float*)aAddr, xpd = (float*)padAddr, yy = (float*)yAddr;
                             if (p0 == p1)
                             {
-                                if (r1 > r0) ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, r0, r1);
+                                if (r1 > r0) ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, epi, gg, ll, r0, r1);
                                 continue;
                             }
                             int full0 = p0;
                             if (r0 > 0)
                             {
-                                ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, r0, gg.KPerGroup);
+                                ForwardColumns(p0 * NR, Math.Min((p0 + 1) * NR, total), a, mPad, xpd, yy, epi, gg, ll, r0, gg.KPerGroup);
                                 full0 = p0 + 1;
                             }
-                            if (p1 > full0) ForwardColumns(full0 * NR, Math.Min(p1 * NR, total), a, mPad, xpd, yy, bb, gg, ll, 0, gg.KPerGroup);
-                            if (r1 > 0) ForwardColumns(p1 * NR, Math.Min((p1 + 1) * NR, total), a, mPad, xpd, yy, bb, gg, ll, 0, r1);
+                            if (p1 > full0) ForwardColumns(full0 * NR, Math.Min(p1 * NR, total), a, mPad, xpd, yy, epi, gg, ll, 0, gg.KPerGroup);
+                            if (r1 > 0) ForwardColumns(p1 * NR, Math.Min((p1 + 1) * NR, total), a, mPad, xpd, yy, epi, gg, ll, 0, r1);
                         }
                     });
                 }
                 else
                     CpuParallel.For(panels, grain, (start, end) =>
-                        ForwardColumns(start * NR, Math.Min(end * NR, total), (float*)aAddr, mPad, (float*)padAddr, (float*)yAddr, (float*)biasAddr, gg, ll));
+                        ForwardColumns(start * NR, Math.Min(end * NR, total), (float*)aAddr, mPad, (float*)padAddr, (float*)yAddr, epi, gg, ll));
             }
             finally
             {
-                CpuAllocator.Return(xPad, g.N * lay.ImageSize * sizeof(float));
+                if (!lay.InPlace) CpuAllocator.Return(xPad, g.N * lay.ImageSize * sizeof(float));
             }
         }
         finally
@@ -239,15 +305,15 @@ internal static unsafe class ConvImplicit
     }
 
     // Columns [j0, j1) of every group's y_g = w_g · B_g, in blocks of NC columns; a panel's C goes straight to y or to a
-    // scratch (mPad, NC + 16) that is then scattered into y; plus bias. Each element sums its KC blocks in order,
+    // scratch (mPad, NC + 16) that is then scattered into y; then the epilogue. Each element sums its KC blocks in order,
     // whatever j0, j1 and the destination are.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, float* bias, in Conv2dGeometry g, in Layout lay)
-        => ForwardColumns(j0, j1, aPacked, mPad, xPad, y, bias, g, lay, 0, g.KPerGroup);
+    private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, Epilogue epi, in Conv2dGeometry g, in Layout lay)
+        => ForwardColumns(j0, j1, aPacked, mPad, xPad, y, epi, g, lay, 0, g.KPerGroup);
 
     // As above for output channels [row0, row1) of each group only (row0 a multiple of MR; row1 one too, or K/G).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, float* bias, in Conv2dGeometry g, in Layout lay,
+    private static void ForwardColumns(int j0, int j1, float* aPacked, int mPad, float* xPad, float* y, Epilogue epi, in Conv2dGeometry g, in Layout lay,
         int row0, int row1)
     {
         row1 = Math.Min(row1, g.KPerGroup);
@@ -301,7 +367,7 @@ internal static unsafe class ConvImplicit
                         for (int pc = 0; pc < crs; pc += KC)
                         {
                             int kc = Math.Min(KC, crs - pc);
-                            PackSegments(xb, off + pc, kc, nc, segSrc, segDst, segLen, segEnd, ws.B);
+                            PackSegments(xb, off + pc, kc, nc, segSrc, segDst, segLen, segEnd, ws.B, lay.ReadEnd);
                             float beta = pc == 0 ? 0f : 1f;
                             for (int ir = row0; ir < row1; ir += MR)
                             {
@@ -311,17 +377,18 @@ internal static unsafe class ConvImplicit
                                     GemmKernels.Kernel512(kc, aPanel, ws.B + (long)jr * kc, NR, panelC[pi] + (long)ir * panelLd[pi], panelLd[pi], 1f, beta, rows, Math.Min(NR, nc - jr), ws.Tile);
                             }
                         }
-                        float* biasG = bias == null ? null : bias + gi * kg;
+                        var epiG = epi.From(gi * kg + row0);
                         for (int pi = 0; pi * NR < nc; pi++)
                         {
                             int col0 = jc + pi * NR, cols = Math.Min(NR, nc - pi * NR);
                             if (panelLd[pi] == ldc)
-                                ScatterBlock(cBlock + (long)row0 * ldc + pi * NR, ldc, col0, cols, yG + (long)row0 * pq, biasG == null ? null : biasG + row0, row1 - row0, pq, kpq);
-                            else if (biasG != null)
+                                ScatterBlock(cBlock + (long)row0 * ldc + pi * NR, ldc, col0, cols, yG + (long)row0 * pq, epiG, row1 - row0, pq, kpq);
+                            else if (!epiG.IsIdentity)
                                 for (int k = row0; k < row1; k++)
                                 {
+                                    // The tile was just written: the epilogue reads it from L1/L2, not memory.
                                     float* row = panelC[pi] + (long)k * pq;
-                                    for (int j = 0; j < cols; j++) row[j] += biasG[k];
+                                    epiG.Apply(row, row, cols, k - row0);
                                 }
                         }
                     }
@@ -336,9 +403,10 @@ internal static unsafe class ConvImplicit
     // B block rows t < kc (row t of the group's im2col matrix starts at xb + off[t]) -> panels of kc × NR at dst: panel i's
     // row t gets, for each of its segments, len floats from xb + off[t] + src at column dst. Copies are whole 16-float
     // vectors: the excess (< 16 floats) lands on columns written next (the next segment, the next row, the next panel,
-    // or the workspace's slack), or on lanes past the block's last column, which never reach C.
+    // or the workspace's slack), or on lanes past the block's last column, which never reach C. With readEnd (an input
+    // used in place), a segment whose whole-vector read would pass it (the end of the last image) is copied float by float.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackSegments(float* xb, int* off, int kc, int nc, int* segSrc, int* segDst, int* segLen, int* segEnd, float* dst)
+    private static void PackSegments(float* xb, int* off, int kc, int nc, int* segSrc, int* segDst, int* segLen, int* segEnd, float* dst, float* readEnd)
     {
         int panelCount = (nc + NR - 1) / NR;
         for (int pi = 0, s0 = 0; pi < panelCount; s0 = segEnd[pi], pi++)
@@ -364,17 +432,23 @@ internal static unsafe class ConvImplicit
                 for (int s = s0; s < s1; s++)
                 {
                     float* sp = row + segSrc[s];
+                    int len = segLen[s];
+                    if (readEnd != null && sp + (len > 16 ? 32 : 16) > readEnd)
+                    {
+                        for (int i = 0; i < len; i++) d[segDst[s] + i] = sp[i];
+                        continue;
+                    }
                     Vector512.Store(Vector512.Load(sp), d + segDst[s]);
-                    if (segLen[s] > 16) Vector512.Store(Vector512.Load(sp + 16), d + segDst[s] + 16);
+                    if (len > 16) Vector512.Store(Vector512.Load(sp + 16), d + segDst[s] + 16);
                 }
             }
         }
     }
 
     // cBlock: (m, ldc), columns [jc, jc + nc) of all images -> y: (N, K, P, Q) rows of one group (y points at its first
-    // channel), plus bias (m) when given.
+    // channel), through the epilogue (channel k of the block is the epilogue's k).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ScatterBlock(float* cBlock, int ldc, int jc, int nc, float* y, float* bias, int m, int pq, long kpq)
+    private static void ScatterBlock(float* cBlock, int ldc, int jc, int nc, float* y, Epilogue epi, int m, int pq, long kpq)
     {
         for (int col = jc; col < jc + nc;)
         {
@@ -383,15 +457,8 @@ internal static unsafe class ConvImplicit
             {
                 float* src = cBlock + (long)k * ldc + (col - jc);
                 float* dst = y + n * kpq + (long)k * pq + r;
-                if (bias == null) Buffer.MemoryCopy(src, dst, len * sizeof(float), len * sizeof(float));
-                else
-                {
-                    float b = bias[k];
-                    int i = 0;
-                    var bv = Vector512.Create(b);
-                    for (; i + 16 <= len; i += 16) (Vector512.Load(src + i) + bv).Store(dst + i);
-                    for (; i < len; i++) dst[i] = src[i] + b;
-                }
+                if (epi.IsIdentity) Buffer.MemoryCopy(src, dst, len * sizeof(float), len * sizeof(float));
+                else epi.Apply(src, dst, len, k);
             }
             col += len;
         }

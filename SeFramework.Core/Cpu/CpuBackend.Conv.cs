@@ -36,6 +36,45 @@ internal sealed unsafe partial class CpuBackend
         else ConvForward<double>((nint)x.Pointer<double>(), (nint)weight.Pointer<double>(), bias == null ? 0 : (nint)bias.Pointer<double>(), (nint)y.Pointer<double>(), g);
     }
 
+    // x: (N, C, H, W), w: (K, C/G, R, S), scale, shift: (K) -> y: (N, K, P, Q) = relu?(conv(x, w)·scale + shift). Float32 on
+    // AVX-512: in the implicit GEMM's epilogue, on each output tile while it is in cache; otherwise one pass after the conv.
+    public void Conv2dForwardAffine(Tensor x, Tensor weight, Tensor scale, Tensor shift, Tensor y, in Conv2dGeometry g, bool relu)
+    {
+        using var _profile = CpuProfiler.Op("Conv2dForwardAffine");
+        if (x.DType == DType.Float32 && ConvImplicit.Enabled && ConvImplicit.Applies(g))
+        {
+            ConvImplicit.Forward(x.Pointer<float>(), weight.Pointer<float>(), y.Pointer<float>(), g,
+                new ConvImplicit.Epilogue(scale.Pointer<float>(), shift.Pointer<float>(), relu));
+            return;
+        }
+        if (x.DType == DType.Float32)
+        {
+            ConvForward<float>((nint)x.Pointer<float>(), (nint)weight.Pointer<float>(), 0, (nint)y.Pointer<float>(), g);
+            ChannelAffine(y.Pointer<float>(), scale.Pointer<float>(), shift.Pointer<float>(), g.N, g.K, (long)g.P * g.Q, relu);
+        }
+        else
+        {
+            ConvForward<double>((nint)x.Pointer<double>(), (nint)weight.Pointer<double>(), 0, (nint)y.Pointer<double>(), g);
+            ChannelAffine(y.Pointer<double>(), scale.Pointer<double>(), shift.Pointer<double>(), g.N, g.K, (long)g.P * g.Q, relu);
+        }
+    }
+
+    // y: (N, K, area), in place: y[n, k, :] = relu?(y·scale[k] + shift[k]), with the rounding of a fused multiply-add.
+    private static void ChannelAffine<T>(T* y, T* scale, T* shift, int n, int k, long area, bool relu)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (long plane = 0; plane < (long)n * k; plane++)
+        {
+            T a = scale[plane % k], b = shift[plane % k];
+            T* row = y + plane * area;
+            for (long i = 0; i < area; i++)
+            {
+                T v = T.FusedMultiplyAdd(row[i], a, b);
+                row[i] = relu && !(v > T.Zero) ? T.Zero : v;
+            }
+        }
+    }
+
     public void Conv2dBackwardData(Tensor dy, Tensor weight, Tensor dx, in Conv2dGeometry g)
     {
         using var _profile = CpuProfiler.Op("Conv2dBackwardData");

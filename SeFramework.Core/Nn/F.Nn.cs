@@ -71,11 +71,9 @@ public static partial class F
 
     // ---- convolution ----
 
-    /// <summary>2-D convolution. x: (N, C, H, W), weight: (K, C/groups, R, S), bias: (K) → (N, K, P, Q)
-    /// with P = floor((H + 2·padding − dilation·(R − 1) − 1)/stride) + 1 (Q likewise).</summary>
-    public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias = null, int stride = 1, int padding = 0, int dilation = 1, int groups = 1)
+    // The checks every convolution entry point makes, and its geometry. x: (N, C, H, W), weight: (K, C/groups, R, S), bias: (K).
+    private static Conv2dGeometry ConvGeometry(string op, Tensor x, Tensor weight, Tensor? bias, int stride, int padding, int dilation, int groups)
     {
-        const string op = "Conv2d";
         RequireRank(op, "input", x, 4, "(N, C, H, W)");
         RequireRank(op, "weight", weight, 4, "(K, C/groups, R, S)");
         RequireMatch(op, x, weight, "weight");
@@ -100,8 +98,16 @@ public static partial class F
         if (effR > h + 2 * padding || effS > w + 2 * padding)
             throw new ArgumentException($"{op}: kernel {r}×{s} (dilation {dilation}: {effR}×{effS}) is larger than the padded input {h + 2 * padding}×{w + 2 * padding} (input {x.Layout}, padding {padding}); use a larger input or more padding.");
         int p = Conv2dGeometry.OutputSize(h, r, stride, padding, dilation), q = Conv2dGeometry.OutputSize(w, s, stride, padding, dilation);
-        var g = new Conv2dGeometry(n, c, h, w, k, r, s, p, q, stride, padding, dilation, groups);
+        return new Conv2dGeometry(n, c, h, w, k, r, s, p, q, stride, padding, dilation, groups);
+    }
 
+    /// <summary>2-D convolution. x: (N, C, H, W), weight: (K, C/groups, R, S), bias: (K) → (N, K, P, Q)
+    /// with P = floor((H + 2·padding − dilation·(R − 1) − 1)/stride) + 1 (Q likewise).</summary>
+    public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias = null, int stride = 1, int padding = 0, int dilation = 1, int groups = 1)
+    {
+        const string op = "Conv2d";
+        var g = ConvGeometry(op, x, weight, bias, stride, padding, dilation, groups);
+        int n = g.N, k = g.K, p = g.P, q = g.Q;
         var xd = Dense(x);
         var wd = Dense(weight);
         var y = Tensor.Empty(new[] { n, k, p, q }, x.DType, x.Device);
@@ -121,6 +127,37 @@ public static partial class F
             FreeCopy(dyd, dy);
             return new[] { dx, dw, db };
         }, saved: new[] { xd, wd });
+    }
+
+    /// <summary>Inference only: relu?(bn(conv(x))) with the batch norm's running statistics folded into the convolution
+    /// (PyTorch's fuse_conv_bn_eval): y = conv(x, weight)·scale + shift per output channel, scale = γ/√(var + ε),
+    /// shift = β + (bias − mean)·scale, and the ReLU in the same pass (the CPU applies both to each output tile while it is
+    /// in cache). Equal to Conv2d → BatchNorm2d (eval) → ReLU up to float rounding (the affine map is one fused multiply-add
+    /// instead of the batch norm's ((v − mean)·invStd)·γ + β). Not differentiable: it throws when autograd would record
+    /// (inputs or parameters that require grad, outside Autograd.NoGrad()); train with the three ops.
+    /// x: (N, C, H, W), weight: (K, C/groups, R, S), bias, running stats, γ, β: (K) → (N, K, P, Q).</summary>
+    public static Tensor Conv2dBatchNormInference(Tensor x, Tensor weight, Tensor? bias, int stride, int padding, int dilation, int groups,
+        Tensor runningMean, Tensor runningVar, Tensor? bnWeight, Tensor? bnBias, double eps, bool relu)
+    {
+        const string op = "Conv2dBatchNormInference";
+        var g = ConvGeometry(op, x, weight, bias, stride, padding, dilation, groups);
+        foreach (var (t, name) in new[] { (runningMean, "running mean"), (runningVar, "running variance"), (bnWeight, "batch-norm weight"), (bnBias, "batch-norm bias") })
+        {
+            RequireMatch(op, x, t, name);
+            RequireVector(op, name, t, g.K);
+        }
+        if (!(eps >= 0)) throw new ArgumentException($"{op}: eps must be ≥ 0 (1e-5 is usual), not {eps}.");
+        if (GradNode.WillRecord(x, weight, bias, bnWeight, bnBias))
+            throw new InvalidOperationException($"{op} is for inference and has no backward: run it under Autograd.NoGrad() (or with parameters that do not require grad), or use Conv2d, BatchNorm2d and Relu to train.");
+        // scale, shift: (K), in the tensors' dtype, as the unfused batch norm computes its invStd.
+        var std = (runningVar + eps).Sqrt();
+        var scale = bnWeight == null ? std.Unary(UnaryOp.Pow, -1) : bnWeight / std;
+        var centred = bias == null ? -runningMean : bias - runningMean;
+        var shift = centred * scale;
+        if (bnBias != null) shift = shift + bnBias;
+        var y = Tensor.Empty(new[] { g.N, g.K, g.P, g.Q }, x.DType, x.Device);
+        x.Backend.Conv2dForwardAffine(Dense(x), Dense(weight), Dense(scale), Dense(shift), y, g, relu);
+        return y;
     }
 
     // ---- pooling ----

@@ -205,6 +205,28 @@ public sealed unsafe partial class CudaBackend
         }
     }
 
+    // x: (N, C, H, W), w: (K, C/G, R, S), scale, shift: (K) -> y: (N, K, P, Q) = relu?(conv(x, w)·scale + shift): the conv into
+    // a temporary, then the inference batch-norm kernel with mean 0, variance 1 and eps 0 (v·scale + shift), then ReLU in place.
+    public void Conv2dForwardAffine(Tensor x, Tensor weight, Tensor scale, Tensor shift, Tensor y, in Conv2dGeometry g, bool relu)
+    {
+        if ((long)g.N * g.K * g.P * g.Q == 0) return;
+        var raw = Tensor.Empty(y.Shape, y.DType, y.Device);
+        var zeros = Tensor.Zeros(scale.Shape, scale.DType, scale.Device);
+        var ones = Tensor.Ones(scale.Shape, scale.DType, scale.Device);
+        try
+        {
+            Conv2dForward(x, weight, null, raw, g);
+            BatchNormForwardInference(raw, scale, shift, zeros, ones, y, null, null, 0);
+            if (relu) Unary(UnaryOp.Relu, y, y, 0);
+        }
+        finally
+        {
+            raw.Storage.Dispose();
+            zeros.Storage.Dispose();
+            ones.Storage.Dispose();
+        }
+    }
+
     public void Conv2dBackwardData(Tensor dy, Tensor weight, Tensor dx, in Conv2dGeometry g)
     {
         if (dx.NumElements == 0) return;

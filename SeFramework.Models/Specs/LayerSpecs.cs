@@ -143,6 +143,9 @@ public sealed class NamedSequential : Module
 
     /// <summary>Runs the layers in order; a BatchNorm2d directly followed by a ReLU runs as one fused
     /// F.BatchNorm2dRelu (bit-identical values and gradients, one pass and one saved activation instead of two).
+    /// In inference (the batch norm in eval mode and nothing to record for autograd), a Conv2d followed by a BatchNorm2d
+    /// (and a ReLU) runs as one F.Conv2dBatchNormInference: the batch norm folded into the conv's output tiles, no pass of
+    /// its own (equal up to float rounding).
     /// Every layer chain of the zoo (sequences, residual branches, Inception branches, the network) runs through here.
     /// The results between layers are the chain's own: each is released (<see cref="Tensor.ReleaseWhenUnused"/>) once the
     /// next layer has consumed it, so inference frees it at once and training right after the backward that reads it
@@ -153,7 +156,14 @@ public sealed class NamedSequential : Module
         for (int i = 0; i < layers.Count; i++)
         {
             var previous = x;
-            if (layers[i] is BatchNorm2d bn && i + 1 < layers.Count && layers[i + 1] is ReLU)
+            if (layers[i] is Conv2d conv && i + 1 < layers.Count && layers[i + 1] is BatchNorm2d ebn && FoldsIntoConv(x, conv, ebn))
+            {
+                bool relu = i + 2 < layers.Count && layers[i + 2] is ReLU;
+                x = F.Conv2dBatchNormInference(x, conv.Weight, conv.Bias, conv.Stride, conv.Padding, conv.Dilation, conv.Groups,
+                    ebn.RunningMean, ebn.RunningVar, ebn.Weight, ebn.Bias, ebn.Eps, relu);
+                i += relu ? 2 : 1;
+            }
+            else if (layers[i] is BatchNorm2d bn && i + 1 < layers.Count && layers[i + 1] is ReLU)
             {
                 x = F.BatchNorm2dRelu(x, bn.RunningMean, bn.RunningVar, bn.Weight, bn.Bias, bn.Training, bn.Momentum, bn.Eps);
                 i++;
@@ -166,6 +176,10 @@ public sealed class NamedSequential : Module
         }
         return x;
     }
+
+    // An eval-mode batch norm after a conv, with nothing for autograd to record: the pair can run folded.
+    private static bool FoldsIntoConv(Tensor x, Conv2d conv, BatchNorm2d bn) =>
+        !bn.Training && x.Rank == 4 && !SeFramework.Autograd.GradNode.WillRecord(x, conv.Weight, conv.Bias, bn.Weight, bn.Bias);
 
     /// <summary>Releases <paramref name="intermediate"/>, a tensor a block computed and passed on, unless it shares
     /// storage with the block's <paramref name="input"/> (the caller's) or the <paramref name="output"/> it returns

@@ -33,7 +33,9 @@ public sealed class ConvImplicitTests
         { 2, 3, 7, 81, 30, 3, 3, 2, 1, 1, 1 },  // stride 2 with Q = 41: backward-filter by the padded-width GEMM
         { 1, 2, 6, 40, 3, 3, 3, 2, 2, 1, 1 },   // stride 2, padding 2: vector phase split with an even pad, scalar tail
         { 2, 2, 5, 35, 3, 3, 3, 2, 0, 1, 1 },   // stride 2, padding 0: vector phase split, odd width
-        { 2, 6, 5, 7, 8, 1, 1, 1, 0, 1, 2 },    // 1×1 stride 1, groups 2: plain copy, segments across output rows
+        { 2, 6, 5, 7, 8, 1, 1, 1, 0, 1, 2 },    // 1×1 stride 1, groups 2: input read in place, segments across output rows
+        { 3, 5, 3, 3, 7, 1, 1, 1, 0, 1, 1 },    // pointwise, P·Q = 9: three images in one panel, the last one ends the input
+        { 4, 16, 23, 23, 24, 1, 1, 1, 0, 1, 1 }, // pointwise, P·Q = 529 ≥ NC: one image per unit, 17-column tail panels
         { 2, 5, 6, 6, 4, 1, 1, 2, 0, 1, 1 },    // 1×1 stride 2 (a projection shortcut; backward-data scatters a pointwise conv)
         { 2, 6, 7, 5, 4, 1, 1, 3, 0, 1, 2 },    // 1×1 stride 3, groups 2, odd sizes
         // ≥ 64 Ki weights: packed (and flipped for backward-data) by several threads in (group, KC block, 96-row slab)
@@ -153,6 +155,59 @@ public sealed class ConvImplicitTests
         Assert.False(ConvImplicit.FilterApplies(G(1, 3, 7, 5, 4, 1))); // Q = 5: the im2col path
         Assert.True(ConvImplicit.FilterDotApplies(G(2, 6, 18, 18, 18, 0)));
     }
+
+    [Theory]
+    [InlineData(3, 5, 3, 3, 7)]    // P·Q = 9: the last image's rows end mid-vector
+    [InlineData(1, 4, 5, 7, 13)]   // one image, P·Q = 35: a 3-column tail segment
+    [InlineData(4, 16, 23, 23, 24)] // P·Q = 529: one image per unit, a 17-column tail
+    public unsafe void Pointwise_forward_reads_its_input_in_place_and_never_past_its_end(int n, int c, int h, int w, int k)
+    {
+        // x: (N, C, H, W) placed so that its last float ends a page and the next page is PROT_NONE: a whole-vector read
+        // past the input (the in-place layout has no zero tail) would crash the test process. Also runs ConvImplicit.Forward
+        // straight on those pointers and compares with the reference, at 1 and 2 threads.
+        var g = new Conv2dGeometry(n, c, h, w, k, 1, 1, h, w, 1, 0, 1, 1);
+        if (!ConvImplicit.Applies(g)) Assert.Skip("no AVX-512 on this CPU: the implicit GEMM is not used");
+        if (!OperatingSystem.IsLinux()) Assert.Skip("the guard page is made with Linux mmap/mprotect");
+        int count = n * c * h * w;
+        long page = Environment.SystemPageSize, dataPages = ((long)count * sizeof(float) + page - 1) / page;
+        nint map = Mmap(0, (nuint)((dataPages + 1) * page), ProtRead | ProtWrite, MapPrivate | MapAnonymous, -1, 0);
+        Assert.NotEqual(-1, (long)map);
+        try
+        {
+            Assert.Equal(0, Mprotect(map + (nint)(dataPages * page), (nuint)page, ProtNone));
+            float* x = (float*)(map + (nint)(dataPages * page)) - count;
+            var xs = Tensor.RandN(new[] { n, c, h, w }, new Rng(1)).ToFloatArray();
+            xs.CopyTo(new Span<float>(x, count));
+            var weight = Tensor.RandN(new[] { k, c, 1, 1 }, new Rng(2)).ToFloatArray();
+            var yRef = new float[n * k * h * w];
+            ReferenceNn.Conv2dForward<float>(xs, weight, ReadOnlySpan<float>.Empty, yRef, g);
+            int saved = CpuParallel.MaxThreads;
+            foreach (int threads in new[] { 1, 2 })
+            {
+                CpuParallel.MaxThreads = threads;
+                var y = new float[yRef.Length];
+                fixed (float* wp = weight, yp = y)
+                    ConvImplicit.Forward(x, wp, null, yp, g);
+                CpuParallel.MaxThreads = saved;
+                AssertClose(yRef, y, 1e-4, $"pointwise forward in place, {threads} threads");
+            }
+        }
+        finally
+        {
+            Munmap(map, (nuint)((dataPages + 1) * page));
+        }
+    }
+
+    private const int ProtNone = 0, ProtRead = 1, ProtWrite = 2, MapPrivate = 0x02, MapAnonymous = 0x20;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    private static extern nint Mmap(nint addr, nuint length, int prot, int flags, int fd, nint offset);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mprotect", SetLastError = true)]
+    private static extern int Mprotect(nint addr, nuint length, int prot);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "munmap", SetLastError = true)]
+    private static extern int Munmap(nint addr, nuint length);
 
     private static void AssertClose(float[] expected, float[] actual, double tol, string what)
     {
