@@ -1,5 +1,6 @@
 // The backward pass: orders the recorded nodes topologically from the root, runs each node's backward once with all
-// of its output gradient accumulated, frees the node's saved tensors, and accumulates leaf gradients into .Grad.
+// of its output gradient accumulated (summed in place into a buffer the pass owns where it can), frees the node's
+// saved tensors, and accumulates leaf gradients into .Grad.
 namespace SeFramework.Autograd;
 
 internal static class AutogradEngine
@@ -19,6 +20,8 @@ internal static class AutogradEngine
             throw new ArgumentException($"Backward(): gradient shape {gradient.Layout} does not match the tensor's shape {root.Layout}");
         }
 
+        // Storages created from here on (by this pass's backward closures) are gradient buffers nobody else has seen.
+        long firstOwnSerial = Storage.LastSerial + 1;
         using var _ = Autograd.NoGrad();
         if (root.GradFn == null)
         {
@@ -48,6 +51,17 @@ internal static class AutogradEngine
                 Free(t);
             }
         }
+        // Whether the pass may add into gradient t in place: a dense buffer made by this pass's backward closures (not the
+        // root gradient, not a forward tensor, parameter or user tensor: those are older), which no other pending gradient
+        // shares (uses = the pending entries holding its storage, counting the one it is about to fill) and no other output
+        // of the node that returned grads[i] shares either (that one may still go to a leaf or another input).
+        bool Writable(Tensor t, int uses, Tensor?[] nodeGrads, int i)
+        {
+            if (uses != 1 || !t.IsContiguous || t.Storage.Serial < firstOwnSerial || ReferenceEquals(t.Storage, rootStorage)) return false;
+            for (int j = 0; j < nodeGrads.Length; j++)
+                if (j != i && nodeGrads[j] is { } other && ReferenceEquals(other.Storage, t.Storage)) return false;
+            return true;
+        }
         pending[root.GradFn] = gradient;
         Hold(gradient);
         foreach (var node in order)
@@ -72,10 +86,28 @@ internal static class AutogradEngine
                 {
                     if (pending.TryGetValue(input.GradFn, out var acc))
                     {
-                        var sum = acc.Add(g);
-                        pending[input.GradFn] = sum;
-                        Hold(sum);
-                        Drop(acc);
+                        // Two gradients of one tensor: sum into one of them in place when the pass owns it alone (one
+                        // read-modify-write pass, no third tensor); otherwise into a new tensor. Either order gives
+                        // the same bits (IEEE addition commutes).
+                        if (Writable(acc, holds.GetValueOrDefault(acc.Storage), grads, i) && !ReferenceEquals(acc.Storage, g.Storage))
+                        {
+                            acc.AddInPlace(g);
+                        }
+                        else if (Writable(g, holds.GetValueOrDefault(g.Storage) + 1, grads, i) && !ReferenceEquals(acc.Storage, g.Storage))
+                        {
+                            g.AddInPlace(acc);
+                            pending[input.GradFn] = g;
+                            Hold(g);
+                            Drop(acc);
+                            continue;
+                        }
+                        else
+                        {
+                            var sum = acc.Add(g);
+                            pending[input.GradFn] = sum;
+                            Hold(sum);
+                            Drop(acc);
+                        }
                         temporaries.Add(g);
                     }
                     else

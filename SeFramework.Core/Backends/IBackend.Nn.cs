@@ -88,19 +88,24 @@ public partial interface IBackend
     /// <summary>Training batch norm over (N, spatial) per channel. x, y: (N, C, ...) ; weight, bias, running stats,
     /// saveMean, saveInvStd: (C). Normalises with the batch mean and biased variance, writes the batch mean and
     /// 1/sqrt(var + eps) to the save tensors, and when given updates the running stats in place:
-    /// running = (1 − momentum)·running + momentum·batch, with the unbiased variance (PyTorch's rule).</summary>
+    /// running = (1 − momentum)·running + momentum·batch, with the unbiased variance (PyTorch's rule).
+    /// relu: y = max(bn(x), 0) written once, bit-identical to the batch norm followed by <see cref="UnaryOp.Relu"/>.</summary>
     void BatchNormForwardTraining(Tensor x, Tensor? weight, Tensor? bias, Tensor y, Tensor saveMean, Tensor saveInvStd,
-        Tensor? runningMean, Tensor? runningVar, double momentum, double eps);
+        Tensor? runningMean, Tensor? runningVar, double momentum, double eps, bool relu = false);
 
     /// <summary>Inference batch norm with the running stats: y = (x − mean)/sqrt(var + eps)·weight + bias. When the save
-    /// tensors are given they receive the mean and 1/sqrt(var + eps) for the backward pass.</summary>
+    /// tensors are given they receive the mean and 1/sqrt(var + eps) for the backward pass. relu: y = max(bn(x), 0),
+    /// as for <see cref="BatchNormForwardTraining"/>.</summary>
     void BatchNormForwardInference(Tensor x, Tensor? weight, Tensor? bias, Tensor runningMean, Tensor runningVar, Tensor y,
-        Tensor? saveMean, Tensor? saveInvStd, double eps);
+        Tensor? saveMean, Tensor? saveInvStd, double eps, bool relu = false);
 
     /// <summary>Closed-form batch-norm backward from the saved mean and inverse std. In training mode the statistics
-    /// depend on x (the full formula); otherwise they are constants. Outputs are overwritten when not null.</summary>
+    /// depend on x (the full formula); otherwise they are constants. Outputs are overwritten when not null.
+    /// reluOutput (the y of a forward run with relu, same shape as x): the gradient is dy masked by reluOutput > 0 (the
+    /// ReLU's backward), applied inside the kernel; results are bit-identical to masking dy first
+    /// (<see cref="UnaryBackward"/> of <see cref="UnaryOp.Relu"/> with reluOutput as its input) and passing the mask.</summary>
     void BatchNormBackward(Tensor x, Tensor dy, Tensor? weight, Tensor saveMean, Tensor saveInvStd, bool training,
-        Tensor? dx, Tensor? dweight, Tensor? dbias);
+        Tensor? dx, Tensor? dweight, Tensor? dbias, Tensor? reluOutput = null);
 
     /// <summary>output = a[n, c]·x + y (y null: the channel scale a·x), then ReLU when relu is set.
     /// a: (N, C) or (N, C, 1, 1); x, y, output: (N, C, H, W). All contiguous.</summary>

@@ -472,35 +472,36 @@ internal sealed unsafe partial class CpuBackend
     private static nint Addr<T>(Tensor? t) where T : unmanaged => t == null ? 0 : (nint)t.Pointer<T>();
 
     public void BatchNormForwardTraining(Tensor x, Tensor? weight, Tensor? bias, Tensor y, Tensor saveMean, Tensor saveInvStd,
-        Tensor? runningMean, Tensor? runningVar, double momentum, double eps)
+        Tensor? runningMean, Tensor? runningVar, double momentum, double eps, bool relu = false)
     {
-        using var _profile = CpuProfiler.Op("BatchNormForwardTraining");
+        using var _profile = CpuProfiler.Op(relu ? "BatchNormReluForwardTraining" : "BatchNormForwardTraining");
         var dims = BnDims(x);
         if (x.DType == DType.Float32)
-            BnForward<float>(true, dims, Addr<float>(x), Addr<float>(weight), Addr<float>(bias), Addr<float>(y), Addr<float>(saveMean), Addr<float>(saveInvStd), Addr<float>(runningMean), Addr<float>(runningVar), momentum, eps);
+            BnForward<float>(true, dims, Addr<float>(x), Addr<float>(weight), Addr<float>(bias), Addr<float>(y), Addr<float>(saveMean), Addr<float>(saveInvStd), Addr<float>(runningMean), Addr<float>(runningVar), momentum, eps, relu);
         else
-            BnForward<double>(true, dims, Addr<double>(x), Addr<double>(weight), Addr<double>(bias), Addr<double>(y), Addr<double>(saveMean), Addr<double>(saveInvStd), Addr<double>(runningMean), Addr<double>(runningVar), momentum, eps);
+            BnForward<double>(true, dims, Addr<double>(x), Addr<double>(weight), Addr<double>(bias), Addr<double>(y), Addr<double>(saveMean), Addr<double>(saveInvStd), Addr<double>(runningMean), Addr<double>(runningVar), momentum, eps, relu);
     }
 
     public void BatchNormForwardInference(Tensor x, Tensor? weight, Tensor? bias, Tensor runningMean, Tensor runningVar, Tensor y,
-        Tensor? saveMean, Tensor? saveInvStd, double eps)
+        Tensor? saveMean, Tensor? saveInvStd, double eps, bool relu = false)
     {
-        using var _profile = CpuProfiler.Op("BatchNormForwardInference");
+        using var _profile = CpuProfiler.Op(relu ? "BatchNormReluForwardInference" : "BatchNormForwardInference");
         var dims = BnDims(x);
         if (x.DType == DType.Float32)
-            BnForward<float>(false, dims, Addr<float>(x), Addr<float>(weight), Addr<float>(bias), Addr<float>(y), Addr<float>(saveMean), Addr<float>(saveInvStd), Addr<float>(runningMean), Addr<float>(runningVar), 0, eps);
+            BnForward<float>(false, dims, Addr<float>(x), Addr<float>(weight), Addr<float>(bias), Addr<float>(y), Addr<float>(saveMean), Addr<float>(saveInvStd), Addr<float>(runningMean), Addr<float>(runningVar), 0, eps, relu);
         else
-            BnForward<double>(false, dims, Addr<double>(x), Addr<double>(weight), Addr<double>(bias), Addr<double>(y), Addr<double>(saveMean), Addr<double>(saveInvStd), Addr<double>(runningMean), Addr<double>(runningVar), 0, eps);
+            BnForward<double>(false, dims, Addr<double>(x), Addr<double>(weight), Addr<double>(bias), Addr<double>(y), Addr<double>(saveMean), Addr<double>(saveInvStd), Addr<double>(runningMean), Addr<double>(runningVar), 0, eps, relu);
     }
 
     // x, y: (N, C, L); weight, bias, save*, running*: (C) (0 = absent). Training: one pass of per-plane sums for the
-    // batch mean and biased variance (in double), then y = x·scale + shift with scale = γ/σ, shift = β − μ·scale.
+    // batch mean and biased variance (in double), then y = x·scale + shift with scale = γ/σ, shift = β − μ·scale
+    // (relu: max(·, 0) in the same pass, the values of ReluFn applied afterwards).
     // Both passes walk the (n, c) planes in memory order, in parallel over planes: a channel's planes lie C·L apart
     // (64 KiB in se_resnet20), and walking them channel by channel defeated the prefetchers (~20 ns per cache line).
     // Each plane's sums are kept and added per channel in image order, as the channel-by-channel loop did, so the
     // results are bit-identical to it and do not depend on the thread count.
     private static void BnForward<T>(bool training, (int N, int C, int L) d, nint xA, nint wA, nint bA, nint yA, nint meanA, nint invStdA,
-        nint rmA, nint rvA, double momentum, double eps) where T : unmanaged, IFloatingPointIeee754<T>
+        nint rmA, nint rvA, double momentum, double eps, bool relu) where T : unmanaged, IFloatingPointIeee754<T>
     {
         long m = (long)d.N * d.L;
         int planes = d.N * d.C, channels = d.C, length = d.L;
@@ -558,7 +559,7 @@ internal sealed unsafe partial class CpuBackend
             {
                 int c = plane % channels;
                 long at = (long)plane * length;
-                SimdKernels.ScaleShift((T*)xA + at, (T*)yA + at, length, T.CreateTruncating(affine[2 * c]), T.CreateTruncating(affine[2 * c + 1]), relu: false, stream);
+                SimdKernels.ScaleShift((T*)xA + at, (T*)yA + at, length, T.CreateTruncating(affine[2 * c]), T.CreateTruncating(affine[2 * c + 1]), relu, stream);
             });
         }
         finally
@@ -569,22 +570,26 @@ internal sealed unsafe partial class CpuBackend
     }
 
     public void BatchNormBackward(Tensor x, Tensor dy, Tensor? weight, Tensor saveMean, Tensor saveInvStd, bool training,
-        Tensor? dx, Tensor? dweight, Tensor? dbias)
+        Tensor? dx, Tensor? dweight, Tensor? dbias, Tensor? reluOutput = null)
     {
-        using var _profile = CpuProfiler.Op("BatchNormBackward");
+        using var _profile = CpuProfiler.Op(reluOutput != null ? "BatchNormReluBackward" : "BatchNormBackward");
         var dims = BnDims(x);
+        if (reluOutput != null && !reluOutput.Layout.Shape.SequenceEqual(x.Layout.Shape))
+            throw new ArgumentException($"BatchNormBackward: reluOutput {reluOutput.Layout} must have the input's shape {x.Layout} (it is the y of the forward with relu).");
         if (x.DType == DType.Float32)
-            BnBackward<float>(training, dims, Addr<float>(x), Addr<float>(dy), Addr<float>(weight), Addr<float>(saveMean), Addr<float>(saveInvStd), Addr<float>(dx), Addr<float>(dweight), Addr<float>(dbias));
+            BnBackward<float>(training, dims, Addr<float>(x), Addr<float>(dy), Addr<float>(weight), Addr<float>(saveMean), Addr<float>(saveInvStd), Addr<float>(dx), Addr<float>(dweight), Addr<float>(dbias), Addr<float>(reluOutput));
         else
-            BnBackward<double>(training, dims, Addr<double>(x), Addr<double>(dy), Addr<double>(weight), Addr<double>(saveMean), Addr<double>(saveInvStd), Addr<double>(dx), Addr<double>(dweight), Addr<double>(dbias));
+            BnBackward<double>(training, dims, Addr<double>(x), Addr<double>(dy), Addr<double>(weight), Addr<double>(saveMean), Addr<double>(saveInvStd), Addr<double>(dx), Addr<double>(dweight), Addr<double>(dbias), Addr<double>(reluOutput));
     }
 
     // One pass for Σdy and Σdy·x̂ per channel (in double), one pass for
     //   training: dx = γ/σ · (dy − Σdy/M − x̂·Σdy·x̂/M);  eval: dx = γ/σ · dy;  dγ = Σdy·x̂;  dβ = Σdy.
+    // reluA (not 0): dy is read as (relu output > 0 ? dy : 0) in both passes, so the fused ReLU's mask costs no pass
+    // of its own and no masked copy.
     // As BnForward: both passes walk the planes in memory order in parallel, and the per-plane sums are added per
     // channel in image order (bit-identical to the channel-by-channel loop, independent of the thread count).
     private static void BnBackward<T>(bool training, (int N, int C, int L) d, nint xA, nint dyA, nint wA, nint meanA, nint invStdA,
-        nint dxA, nint dwA, nint dbA) where T : unmanaged, IFloatingPointIeee754<T>
+        nint dxA, nint dwA, nint dbA, nint reluA) where T : unmanaged, IFloatingPointIeee754<T>
     {
         long m = (long)d.N * d.L;
         int planes = d.N * d.C, channels = d.C, length = d.L;
@@ -596,7 +601,7 @@ internal sealed unsafe partial class CpuBackend
             ForEachItem(planes, length, plane =>
             {
                 long at = (long)plane * length;
-                var (sg, sgx) = SimdKernels.GradSums((T*)dyA + at, (T*)xA + at, length, ((T*)meanA)[plane % channels]);
+                var (sg, sgx) = SimdKernels.GradSums((T*)dyA + at, (T*)xA + at, length, ((T*)meanA)[plane % channels], reluA == 0 ? null : (T*)reluA + at);
                 partial[2 * plane] = sg;
                 partial[2 * plane + 1] = sgx;
             });
@@ -627,7 +632,7 @@ internal sealed unsafe partial class CpuBackend
                 int c = plane % channels;
                 long at = (long)plane * length;
                 SimdNn.BnBackwardPass((T*)dyA + at, (T*)xA + at, (T*)dxA + at, length, T.CreateTruncating(coefficients[3 * c]),
-                    T.CreateTruncating(coefficients[3 * c + 1]), T.CreateTruncating(coefficients[3 * c + 2]), stream);
+                    T.CreateTruncating(coefficients[3 * c + 1]), T.CreateTruncating(coefficients[3 * c + 2]), stream, reluA == 0 ? null : (T*)reluA + at);
             });
         }
         finally

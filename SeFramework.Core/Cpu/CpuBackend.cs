@@ -45,6 +45,18 @@ internal sealed unsafe partial class CpuBackend : IBackend
             else for (long i = 0; i < n; i++) dp[i] = TD.CreateTruncating(sp[i]);
             return;
         }
+        if (dst.IsContiguous)
+        {
+            // A broadcast over trailing dims (the GAP's (N, C, 1, 1) gradient expanded to (N, C, H, W)): one fill per
+            // plane, in parallel over planes.
+            var (planes, area) = TrailingBroadcast(src.Layout);
+            if (area > 1 && planes <= int.MaxValue && area <= int.MaxValue)
+            {
+                nint sA = (nint)(s + src.Layout.Offset), dA = (nint)(d + dst.Layout.Offset);
+                ForEachItem((int)planes, area, p => new Span<TD>((TD*)dA + p * area, (int)area).Fill(TD.CreateTruncating(((TS*)sA)[p])));
+                return;
+            }
+        }
         int inner = StridedIndex.InnerSize(shape);
         var ss = src.Layout.StridesArray;
         var ds = dst.Layout.StridesArray;
@@ -216,11 +228,51 @@ internal sealed unsafe partial class CpuBackend : IBackend
         });
     }
 
+    // y (contiguous) += x (y's shape; dense or a broadcast view). Dense x: one parallel Vector512 zip. x dense over its
+    // leading dims and stride 0 over the trailing ones (a (N, C, 1, 1) gradient expanded to (N, C, H, W), as the GAP
+    // backward returns): each plane of y gets its one value added, in parallel over planes. Else the strided loop. The
+    // values are those of y[i] + x[i] in every case (the autograd engine sums gradients with this).
     public void AddInPlace(Tensor y, Tensor x)
     {
-        using var _profile = CpuProfiler.Op("AddInPlace");
+        var (planes, area) = x.IsContiguous ? (0L, 0L) : TrailingBroadcast(x.Layout);
+        using var _profile = CpuProfiler.Op(area > 1 ? "AddInPlace.broadcast" : "AddInPlace");
+        if (area > 1 && planes <= int.MaxValue)
+        {
+            if (y.DType == DType.Float32) AddPlaneScalars<float>((nint)y.Pointer<float>(), (nint)((float*)((CpuStorage)x.Storage).Pointer + x.Layout.Offset), (int)planes, area);
+            else AddPlaneScalars<double>((nint)y.Pointer<double>(), (nint)((double*)((CpuStorage)x.Storage).Pointer + x.Layout.Offset), (int)planes, area);
+            return;
+        }
         if (y.DType == DType.Float32) BinaryKernel<float, AddFn<float>>(y, x, y);
         else BinaryKernel<double, AddFn<double>>(y, x, y);
+    }
+
+    /// <summary>(planes, area) when the view x is dense (row-major, no gaps) over its leading dims and has stride 0 over
+    /// its trailing dims (size-1 dims count as either), so element (p, j) of its (planes, area) flattening is x[p];
+    /// (0, 0) otherwise.</summary>
+    internal static (long Planes, long Area) TrailingBroadcast(Layout x)
+    {
+        var shape = x.Shape;
+        var strides = x.Strides;
+        int k = shape.Length;
+        while (k > 0 && (strides[k - 1] == 0 || shape[k - 1] == 1)) k--;
+        long area = 1, planes = 1;
+        for (int d = k; d < shape.Length; d++) area *= shape[d];
+        for (int d = k - 1; d >= 0; d--)
+        {
+            if (shape[d] != 1 && strides[d] != planes) return (0, 0);
+            planes *= shape[d];
+        }
+        return (planes, area);
+    }
+
+    // y: (planes, area) contiguous, x: (planes): y[p, j] += x[p].
+    private static void AddPlaneScalars<T>(nint yA, nint xA, int planes, long area) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ForEachItem(planes, area, p =>
+        {
+            T* row = (T*)yA + p * area;
+            SimdKernels.ZipScalarB<T, AddFn<T>>(row, ((T*)xA)[p], row, area);
+        });
     }
 
     // ---- reductions ----

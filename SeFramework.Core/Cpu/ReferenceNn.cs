@@ -145,10 +145,10 @@ internal static class ReferenceNn
 
     // ---- batch norm ----
 
-    // x: (N, C, L) -> y (same), with the batch statistics (training) or the given mean/var (eval).
+    // x: (N, C, L) -> y (same), with the batch statistics (training) or the given mean/var (eval); relu: y = max(y, 0).
     // mean/var: (C) in: used when !training; out: the batch mean and biased variance when training.
     public static void BatchNormForward(double[] x, double[]? weight, double[]? bias, double[] y, double[] mean, double[] var,
-        bool training, double eps, int n, int c, int l)
+        bool training, double eps, int n, int c, int l, bool relu = false)
     {
         int m = n * l;
         for (int ch = 0; ch < c; ch++)
@@ -167,16 +167,24 @@ internal static class ReferenceNn
                 {
                     int at = (b * c + ch) * l + i;
                     y[at] = (x[at] - mean[ch]) / Math.Sqrt(var[ch] + eps) * (weight?[ch] ?? 1) + (bias?[ch] ?? 0);
+                    if (relu && !(y[at] > 0)) y[at] = 0;
                 }
         }
     }
 
     // Textbook chain rule through x̂ = (x − μ)/σ, σ² and μ (Ioffe & Szegedy 2015, Algorithm 1's backward), not the
     // collapsed formula the fast kernel uses. mean/var: batch stats (training) or running stats (eval).
+    // reluOutput (the forward's y with relu): dy is first masked by reluOutput > 0 (the ReLU's backward).
     public static void BatchNormBackward(double[] x, double[] dy, double[]? weight, double[] mean, double[] var, bool training, double eps,
-        double[] dx, double[] dweight, double[] dbias, int n, int c, int l)
+        double[] dx, double[] dweight, double[] dbias, int n, int c, int l, double[]? reluOutput = null)
     {
         int m = n * l;
+        if (reluOutput != null)
+        {
+            var masked = new double[dy.Length];
+            for (int i = 0; i < dy.Length; i++) masked[i] = reluOutput[i] > 0 ? dy[i] : 0;
+            dy = masked;
+        }
         for (int ch = 0; ch < c; ch++)
         {
             double gamma = weight?[ch] ?? 1, sd = Math.Sqrt(var[ch] + eps);

@@ -179,10 +179,12 @@ internal static unsafe class SimdKernels
         return (s1, s2);
     }
 
-    /// <summary>Σ g[i] and Σ g[i]·(x[i] − mean) over one plane (the batch-norm backward sums).</summary>
+    /// <summary>Σ g[i] and Σ g[i]·(x[i] − mean) over one plane (the batch-norm backward sums). reluOutput (not null):
+    /// g[i] counts only where reluOutput[i] > 0 (the fused ReLU's backward), exactly as if g had been masked first.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static (double SumG, double SumGX) GradSums<T>(T* g, T* x, int n, T mean) where T : unmanaged, IFloatingPointIeee754<T>
+    public static (double SumG, double SumGX) GradSums<T>(T* g, T* x, int n, T mean, T* reluOutput = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (reluOutput != null) return GradSumsMasked(g, x, reluOutput, n, mean);
         int i = 0;
         double sg = 0, sgx = 0;
         if (Accelerated)
@@ -211,6 +213,45 @@ internal static unsafe class SimdKernels
         for (; i < n; i++)
         {
             double gi = double.CreateTruncating(g[i]);
+            sg += gi;
+            sgx += gi * (double.CreateTruncating(x[i]) - double.CreateTruncating(mean));
+        }
+        return (sg, sgx);
+    }
+
+    // GradSums with g[i] replaced by (r[i] > 0 ? g[i] : 0): the same sums in the same order as GradSums over a masked copy.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (double SumG, double SumGX) GradSumsMasked<T>(T* g, T* x, T* r, int n, T mean) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = 0;
+        double sg = 0, sgx = 0;
+        if (Accelerated)
+        {
+            int w = Vector512<T>.Count;
+            var vm = Vector512.Create(mean);
+            var zero = Vector512<T>.Zero;
+            Vector512<T> a0 = zero, a1 = a0, b0 = a0, b1 = a0;
+            for (; i + 2 * w <= n; i += 2 * w)
+            {
+                var g0 = Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(r + i), zero), Vector512.Load(g + i), zero);
+                var g1 = Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(r + i + w), zero), Vector512.Load(g + i + w), zero);
+                a0 += g0;
+                a1 += g1;
+                b0 += g0 * (Vector512.Load(x + i) - vm);
+                b1 += g1 * (Vector512.Load(x + i + w) - vm);
+            }
+            for (; i + w <= n; i += w)
+            {
+                var g0 = Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(r + i), zero), Vector512.Load(g + i), zero);
+                a0 += g0;
+                b0 += g0 * (Vector512.Load(x + i) - vm);
+            }
+            sg = HorizontalSum(a0 + a1);
+            sgx = HorizontalSum(b0 + b1);
+        }
+        for (; i < n; i++)
+        {
+            double gi = double.CreateTruncating(r[i] > T.Zero ? g[i] : T.Zero);
             sg += gi;
             sgx += gi * (double.CreateTruncating(x[i]) - double.CreateTruncating(mean));
         }
@@ -314,10 +355,16 @@ internal static unsafe class SimdKernels
 internal static unsafe partial class SimdNn
 {
     /// <summary>dx[i] = (k·dy[i] + a·x[i]) + b: the batch-norm backward's one multiply-add pass (same order as the scalar loop).
-    /// stream: dx written with aligned non-temporal stores after a scalar head (as SimdKernels.ScaleShift; the caller fences).</summary>
+    /// stream: dx written with aligned non-temporal stores after a scalar head (as SimdKernels.ScaleShift; the caller fences).
+    /// reluOutput (not null): dy[i] is taken as (reluOutput[i] > 0 ? dy[i] : 0), the fused ReLU's backward.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void BnBackwardPass<T>(T* dy, T* x, T* dx, int n, T k, T a, T b, bool stream = false) where T : unmanaged, IFloatingPointIeee754<T>
+    public static void BnBackwardPass<T>(T* dy, T* x, T* dx, int n, T k, T a, T b, bool stream = false, T* reluOutput = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (reluOutput != null)
+        {
+            BnBackwardPassMasked(dy, x, reluOutput, dx, n, k, a, b, stream);
+            return;
+        }
         int i = 0;
         if (SimdKernels.Accelerated)
         {
@@ -337,6 +384,32 @@ internal static unsafe partial class SimdNn
             for (; i + w <= n; i += w) (vk * Vector512.Load(dy + i) + va * Vector512.Load(x + i) + vb).Store(dx + i);
         }
         for (; i < n; i++) dx[i] = k * dy[i] + a * x[i] + b;
+    }
+
+    // BnBackwardPass with dy[i] replaced by (r[i] > 0 ? dy[i] : 0): the same arithmetic on the masked gradient.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BnBackwardPassMasked<T>(T* dy, T* x, T* r, T* dx, int n, T k, T a, T b, bool stream) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = 0;
+        if (SimdKernels.Accelerated)
+        {
+            stream &= SimdKernels.CanStream;
+            if (stream)
+                for (; i < n && ((nint)(dx + i) & 63) != 0; i++) dx[i] = k * (r[i] > T.Zero ? dy[i] : T.Zero) + a * x[i] + b;
+            int w = Vector512<T>.Count;
+            var vk = Vector512.Create(k);
+            var va = Vector512.Create(a);
+            var vb = Vector512.Create(b);
+            var zero = Vector512<T>.Zero;
+            for (; i + w <= n; i += w)
+            {
+                var g = Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(r + i), zero), Vector512.Load(dy + i), zero);
+                var v = vk * g + va * Vector512.Load(x + i) + vb;
+                if (stream) v.StoreAlignedNonTemporal(dx + i);
+                else v.Store(dx + i);
+            }
+        }
+        for (; i < n; i++) dx[i] = k * (r[i] > T.Zero ? dy[i] : T.Zero) + a * x[i] + b;
     }
 
     /// <summary>o[i] = s·x[i] + y[i] (y null: s·x[i]), then ReLU when relu; one (n, c) plane of Axpy.</summary>

@@ -201,7 +201,10 @@ public static partial class F
         }, saved: new[] { xd, y });
     }
 
-    /// <summary>Global average pooling (the SE squeeze). x: (N, C, H, W) → (N, C, 1, 1).</summary>
+    /// <summary>Global average pooling (the SE squeeze). x: (N, C, H, W) → (N, C, 1, 1).
+    /// Its gradient is dy/(H·W) as an (N, C, 1, 1) tensor expanded (stride 0 over H, W) to x's shape, not a full
+    /// (N, C, H, W) tensor: the autograd engine adds it into x's other gradient in one pass (the SE block's batch-norm
+    /// output is read by this and by Axpy), and a backward that needs it dense materialises it (Dense, Contiguous).</summary>
     public static Tensor GlobalAvgPool(Tensor x)
     {
         const string op = "GlobalAvgPool";
@@ -212,16 +215,16 @@ public static partial class F
         x.Backend.GlobalAvgPool(Dense(x), y);
         // The backward needs only x's shape.
         var xShape = x.Shape;
-        var xDType = x.DType;
-        var xDevice = x.Device;
-        var backend = x.Backend;
+        int area = x.Size(2) * x.Size(3);
+        // 1/(H·W) rounded in x's dtype, as the GAP backward kernels compute it (T.One / area), so dy·inv has their bits.
+        double inv = x.DType == DType.Float32 ? 1f / area : 1.0 / area;
         return GradNode.Record(op, y, new[] { x }, dy =>
         {
-            var dx = Tensor.Empty(xShape, xDType, xDevice);
+            // dy: (N, C, 1, 1) -> dy·(1/(H·W)) (N, C, 1, 1), viewed as (N, C, H, W) with stride 0 over H and W.
             var dyd = Dense(dy);
-            backend.GlobalAvgPoolBackward(dyd, dx);
+            var share = dyd * inv;
             FreeCopy(dyd, dy);
-            return new[] { dx };
+            return new[] { share.Expand(xShape) };
         }, saved: Array.Empty<Tensor?>());
     }
 
@@ -234,13 +237,14 @@ public static partial class F
     public static Tensor BatchNorm2d(Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias, bool training, double momentum = 0.1, double eps = 1e-5)
         => BatchNormCore("BatchNorm2d", x, runningMean, runningVar, weight, bias, training, momentum, eps, relu: false);
 
-    /// <summary>relu(BatchNorm2d(x, ...)) as one op: the ReLU runs in place on the batch-norm output and the backward masks
-    /// the gradient by that output, so the pair keeps one activation for backward instead of two (the memory of
-    /// PyTorch's in-place ReLU) and makes one pass fewer. Same arguments and results as the two ops in sequence.</summary>
+    /// <summary>relu(BatchNorm2d(x, ...)) as one op: the batch-norm kernel writes max(bn(x), 0) once, and its backward
+    /// masks the gradient by that output inside its own passes, so the pair keeps one activation for backward instead
+    /// of two (the memory of PyTorch's in-place ReLU) and costs no pass of its own in either direction. Same arguments
+    /// and bit-identical results as the two ops in sequence.</summary>
     public static Tensor BatchNorm2dRelu(Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias, bool training, double momentum = 0.1, double eps = 1e-5)
         => BatchNormCore("BatchNorm2dRelu", x, runningMean, runningVar, weight, bias, training, momentum, eps, relu: true);
 
-    // x: (N, C, ...) -> y (same shape); relu: y = max(bn(x), 0) in place.
+    // x: (N, C, ...) -> y (same shape); relu: y = max(bn(x), 0), written once by the kernel.
     private static Tensor BatchNormCore(string op, Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias, bool training, double momentum, double eps, bool relu)
     {
         if (x.Rank < 2 || x.Rank > 4)
@@ -272,10 +276,9 @@ public static partial class F
         var mean = batchStats || record ? Tensor.Empty(new[] { c }, x.DType, x.Device) : null;
         var invStd = batchStats || record ? Tensor.Empty(new[] { c }, x.DType, x.Device) : null;
         if (batchStats)
-            x.Backend.BatchNormForwardTraining(xd, wd, bd, y, mean!, invStd!, training ? runningMean : null, training ? runningVar : null, momentum, eps);
+            x.Backend.BatchNormForwardTraining(xd, wd, bd, y, mean!, invStd!, training ? runningMean : null, training ? runningVar : null, momentum, eps, relu);
         else
-            x.Backend.BatchNormForwardInference(xd, wd, bd, runningMean!, runningVar!, y, mean, invStd, eps);
-        if (relu) x.Backend.Unary(UnaryOp.Relu, y, y, 0); // in place: elementwise kernels allow y to alias x
+            x.Backend.BatchNormForwardInference(xd, wd, bd, runningMean!, runningVar!, y, mean, invStd, eps, relu);
         if (!record) return y;
         if (!relu && RecomputesBatchNormOutputs)
         {
@@ -308,15 +311,8 @@ public static partial class F
             var dw = weight is { RequiresGrad: true } ? Tensor.Empty(weight.Shape, weight.DType, weight.Device) : null;
             var db = bias is { RequiresGrad: true } ? Tensor.Empty(bias.Shape, bias.DType, bias.Device) : null;
             var g = Dense(dy);
-            if (relu)
-            {
-                // relu'(bn(x)) = [y > 0]: mask the gradient by the output (UnaryBackward(Relu) with y in the x slot).
-                var masked = Tensor.Empty(x.Shape, x.DType, x.Device);
-                x.Backend.UnaryBackward(UnaryOp.Relu, y, y, g, masked, 0);
-                FreeCopy(g, dy);
-                g = masked;
-            }
-            x.Backend.BatchNormBackward(xd, g, wd, mean!, invStd!, batchStats, dx, dw, db);
+            // relu'(bn(x)) = [y > 0]: the kernel masks the gradient by the output as it reads it.
+            x.Backend.BatchNormBackward(xd, g, wd, mean!, invStd!, batchStats, dx, dw, db, relu ? y : null);
             FreeCopy(g, dy);
             return new[] { dx, dw, db };
         }, saved: new[] { xd, wd, mean, invStd, relu ? y : null });

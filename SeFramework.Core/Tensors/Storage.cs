@@ -10,7 +10,17 @@ public abstract class Storage : IDisposable
     {
         DType = dtype;
         Length = length;
+        Serial = Interlocked.Increment(ref s_lastSerial);
     }
+
+    private static long s_lastSerial;
+
+    /// <summary>The serial number of the last storage created (on any thread); later storages have larger ones.</summary>
+    internal static long LastSerial => Interlocked.Read(ref s_lastSerial);
+
+    /// <summary>Creation order: each storage gets the next number. The autograd engine uses it to tell the gradient
+    /// buffers made during a backward pass (which it may sum into in place) from tensors that existed before.</summary>
+    internal long Serial { get; }
 
     public DType DType { get; }
 

@@ -133,12 +133,18 @@ public sealed unsafe partial class CudaBackend
     }
 
     public void BatchNormForwardTraining(Tensor x, Tensor? weight, Tensor? bias, Tensor y, Tensor saveMean, Tensor saveInvStd,
-        Tensor? runningMean, Tensor? runningVar, double momentum, double eps)
-        => BnForward(true, x, weight, bias, y, saveMean, saveInvStd, runningMean, runningVar, momentum, eps);
+        Tensor? runningMean, Tensor? runningVar, double momentum, double eps, bool relu = false)
+    {
+        BnForward(true, x, weight, bias, y, saveMean, saveInvStd, runningMean, runningVar, momentum, eps);
+        if (relu) Unary(UnaryOp.Relu, y, y, 0); // composed: the ReLU kernel in place over y (elementwise, may alias)
+    }
 
     public void BatchNormForwardInference(Tensor x, Tensor? weight, Tensor? bias, Tensor runningMean, Tensor runningVar, Tensor y,
-        Tensor? saveMean, Tensor? saveInvStd, double eps)
-        => BnForward(false, x, weight, bias, y, saveMean, saveInvStd, runningMean, runningVar, 0, eps);
+        Tensor? saveMean, Tensor? saveInvStd, double eps, bool relu = false)
+    {
+        BnForward(false, x, weight, bias, y, saveMean, saveInvStd, runningMean, runningVar, 0, eps);
+        if (relu) Unary(UnaryOp.Relu, y, y, 0);
+    }
 
     private void BnForward(bool training, Tensor x, Tensor? weight, Tensor? bias, Tensor y, Tensor? saveMean, Tensor? saveInvStd,
         Tensor? runningMean, Tensor? runningVar, double momentum, double eps)
@@ -155,8 +161,26 @@ public sealed unsafe partial class CudaBackend
     }
 
     public void BatchNormBackward(Tensor x, Tensor dy, Tensor? weight, Tensor saveMean, Tensor saveInvStd, bool training,
-        Tensor? dx, Tensor? dweight, Tensor? dbias)
+        Tensor? dx, Tensor? dweight, Tensor? dbias, Tensor? reluOutput = null)
     {
+        if (reluOutput != null)
+        {
+            // Composed: dy masked by reluOutput > 0 (the ReLU backward kernel, reluOutput in its x slot) into a temporary,
+            // then the plain batch-norm backward on it.
+            if (!reluOutput.Layout.Shape.SequenceEqual(x.Layout.Shape))
+                throw new ArgumentException($"BatchNormBackward: reluOutput {reluOutput.Layout} must have the input's shape {x.Layout} (it is the y of the forward with relu).");
+            var masked = Tensor.Empty(x.Shape, x.DType, x.Device);
+            try
+            {
+                UnaryBackward(UnaryOp.Relu, reluOutput, reluOutput, dy, masked, 0);
+                BatchNormBackward(x, masked, weight, saveMean, saveInvStd, training, dx, dweight, dbias);
+            }
+            finally
+            {
+                masked.Storage.Dispose();
+            }
+            return;
+        }
         var d = CudaDevice;
         string ctx = $"BatchNormBackward {Shapes(x)} training {training}";
         var (n, c, l) = BnDims(x, ctx);

@@ -1,5 +1,6 @@
 // BatchNormKernelTests: the plane-order batch-norm kernels (training forward with running stats, training backward)
-// against ReferenceNn in double on awkward shapes, bit-identical at 1 and 2 threads.
+// against ReferenceNn in double on awkward shapes, bit-identical at 1 and 2 threads; the fused ReLU (relu forward,
+// reluOutput backward) bit-identical to the batch norm followed by the separate ReLU / mask kernels.
 using SeFramework.Backends;
 using SeFramework.Cpu;
 using Xunit;
@@ -80,5 +81,104 @@ public sealed class BatchNormKernelTests
         // dweight and dbias are sums of n·l float terms each: their rounding error grows ~sqrt(n·l).
         AssertClose(dwRef, one[6], 1e-4 * Math.Sqrt(n * l), "dweight");
         AssertClose(dbRef, one[7], 1e-4 * Math.Sqrt(n * l), "dbias");
+    }
+
+    // (N, C, L) for the fused ReLU: every mix of N ∈ {1, 5}, C ∈ {1, 3, 17}, H·W ∈ {1, 7, 49}, plus a shape large enough
+    // for the parallel path. Odd lengths put most elements in the scalar tails and the vector/tail seams.
+    public static TheoryData<int, int, int, bool, bool> ReluCases
+    {
+        get
+        {
+            var data = new TheoryData<int, int, int, bool, bool>();
+            foreach (int n in new[] { 1, 5 })
+                foreach (int c in new[] { 1, 3, 17 })
+                    foreach (int l in new[] { 1, 7, 49 })
+                        foreach (bool training in new[] { true, false })
+                        {
+                            if (training && n * l == 1) continue; // one value per channel has no batch variance (F rejects it)
+                            foreach (bool relu in new[] { true, false }) data.Add(n, c, l, training, relu);
+                        }
+            foreach (bool training in new[] { true, false }) data.Add(8, 16, 4099, training, true); // 524 K: 2 threads
+            return data;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(ReluCases))]
+    public void Fused_relu_matches_the_separate_relu_and_mask_bit_for_bit_and_the_reference(int n, int c, int l, bool training, bool relu)
+    {
+        using var scope = TensorScope.Begin();
+        // Mean near 0 so that about half of the outputs are clipped; dy nonzero everywhere.
+        var x = Tensor.RandN(new[] { n, c, l }, new Rng(41)) * 1.5 + 0.2;
+        var dy = Tensor.RandN(new[] { n, c, l }, new Rng(42));
+        var w = Tensor.RandN(new[] { c }, new Rng(43));
+        var b = Tensor.RandN(new[] { c }, new Rng(44)) * 0.5;
+        var runMean = Tensor.RandN(new[] { c }, new Rng(45)) * 0.3;
+        var runVar = Tensor.RandN(new[] { c }, new Rng(46)).Abs() + 0.5;
+        var backend = BackendRegistry.For(Device.Cpu);
+
+        // fused: relu inside the kernels; separate: plain batch norm, then Unary(Relu) in place and UnaryBackward(Relu)
+        // into a masked copy (what F.BatchNorm2dRelu did before the fusion). Outputs: y, mean, invStd, rm, rv, dx, dw, db.
+        float[][] Run(bool fused)
+        {
+            var y = Tensor.Full(new[] { n, c, l }, float.NaN);
+            var mean = Tensor.Empty(new[] { c });
+            var invStd = Tensor.Empty(new[] { c });
+            var rm = runMean.Clone();
+            var rv = runVar.Clone();
+            var dx = Tensor.Full(new[] { n, c, l }, float.NaN);
+            var dw = Tensor.Empty(new[] { c });
+            var db = Tensor.Empty(new[] { c });
+            bool fuse = fused && relu;
+            if (training) backend.BatchNormForwardTraining(x, w, b, y, mean, invStd, rm, rv, 0.1, 1e-5, fuse);
+            else backend.BatchNormForwardInference(x, w, b, rm, rv, y, mean, invStd, 1e-5, fuse);
+            if (relu && !fused) backend.Unary(UnaryOp.Relu, y, y, 0);
+            if (relu && !fused)
+            {
+                var masked = Tensor.Empty(new[] { n, c, l });
+                backend.UnaryBackward(UnaryOp.Relu, y, y, dy, masked, 0);
+                backend.BatchNormBackward(x, masked, w, mean, invStd, training, dx, dw, db);
+            }
+            else
+            {
+                backend.BatchNormBackward(x, dy, w, mean, invStd, training, dx, dw, db, fuse ? y : null);
+            }
+            return new[] { y, mean, invStd, rm, rv, dx, dw, db }.Select(t => t.ToFloatArray()).ToArray();
+        }
+        var fused1 = WithThreads(1, () => Run(true));
+        var fused2 = WithThreads(2, () => Run(true));
+        var separate1 = WithThreads(1, () => Run(false));
+        var separate2 = WithThreads(2, () => Run(false));
+        string[] names = { "y", "mean", "invStd", "running mean", "running var", "dx", "dweight", "dbias" };
+        for (int k = 0; k < names.Length; k++)
+        {
+            AssertBitsEqual(separate1[k], fused1[k], $"{names[k]}: fused vs separate (1 thread)");
+            AssertBitsEqual(fused1[k], fused2[k], $"{names[k]}: fused, 2 threads vs 1");
+            AssertBitsEqual(separate1[k], separate2[k], $"{names[k]}: separate, 2 threads vs 1");
+        }
+        if (relu && fused1[0].Length >= 20)
+        {
+            int clipped = fused1[0].Count(v => v == 0);
+            Assert.True(clipped > 0 && clipped < fused1[0].Length, $"the ReLU clipped {clipped} of {fused1[0].Length} outputs; the test needs both sides");
+        }
+
+        // Against the double reference: the mask is taken from the kernel's own y (a value within rounding of 0 may land
+        // on either side in float and in double; the gradient must follow the mask the forward actually applied).
+        double[] xs = x.ToDoubleArray(), dys = dy.ToDoubleArray(), ws = w.ToDoubleArray(), bs = b.ToDoubleArray();
+        var yRef = new double[xs.Length];
+        var meanRef = training ? new double[c] : runMean.ToDoubleArray();
+        var varRef = training ? new double[c] : runVar.ToDoubleArray();
+        ReferenceNn.BatchNormForward(xs, ws, bs, yRef, meanRef, varRef, training, 1e-5, n, c, l, relu);
+        var dxRef = new double[xs.Length];
+        var dwRef = new double[c];
+        var dbRef = new double[c];
+        var mask = relu ? fused1[0].Select(v => (double)v).ToArray() : null;
+        ReferenceNn.BatchNormBackward(xs, dys, ws, meanRef, varRef, training, 1e-5, dxRef, dwRef, dbRef, n, c, l, mask);
+        AssertClose(yRef, fused1[0], 1e-4, "y");
+        AssertClose(meanRef, fused1[1], 1e-5, "mean");
+        AssertClose(varRef.Select(v => 1 / Math.Sqrt(v + 1e-5)).ToArray(), fused1[2], 1e-4, "invStd");
+        AssertClose(dxRef, fused1[5], n * l == 1 ? 1e-2 : 1e-3, "dx");
+        AssertClose(dwRef, fused1[6], 1e-4 * Math.Sqrt(n * l), "dweight");
+        AssertClose(dbRef, fused1[7], 1e-4 * Math.Sqrt(n * l), "dbias");
     }
 }
