@@ -18,11 +18,17 @@ internal sealed unsafe partial class CpuBackend
 
     private static bool RunParallel(int items, long workPerItem) => items > 1 && items * workPerItem >= ParallelGrain && CpuParallel.MaxThreads > 1;
 
-    /// <summary>body(i) for i in [0, count), in parallel (CpuParallel's deterministic chunks) when the work is large enough.</summary>
+    /// <summary>Blocks per thread that <see cref="ForEachItem"/> cuts its items into: enough that a thread which starts late
+    /// or shares the memory bus unevenly takes fewer (measured: the caller waited ~0.17 ms per call at the end of
+    /// batch-norm and pooling passes split in two static halves, ~22 ms of a 2-thread se_resnet20 step).</summary>
+    private const int BlocksPerThread = 8;
+
+    /// <summary>body(i) for i in [0, count), in parallel when the work is large enough: fixed blocks of items taken by the
+    /// threads in turn (CpuParallel.ForBlocks), so each item's result does not depend on who ran it.</summary>
     private static void ForEachItem(int count, long workPerItem, Action<int> body)
     {
         if (RunParallel(count, workPerItem))
-            CpuParallel.For(count, 1, (start, end) =>
+            CpuParallel.ForBlocks(count, CpuParallel.MaxThreads * BlocksPerThread, (start, end) =>
             {
                 for (int i = start; i < end; i++) body(i);
             });

@@ -433,7 +433,7 @@ internal sealed unsafe partial class CpuBackend
     /// output cannot stay cached for the next op anyway.</summary>
     private static bool Streams(long outputBytes) => SimdKernels.CanStream && outputBytes >= SimdKernels.NonTemporalBytes;
 
-    /// <summary>As ForEachItem (same chunks, same parallel rule), with a store fence at the end of each chunk when the
+    /// <summary>As ForEachItem (same blocks, same parallel rule), with a store fence at the end of each block when the
     /// body streams, so every non-temporal store is globally visible before the op returns.</summary>
     private static void ForEachItemFenced(int count, long workPerItem, bool stream, Action<int> body)
     {
@@ -447,7 +447,7 @@ internal sealed unsafe partial class CpuBackend
             for (int i = start; i < end; i++) body(i);
             SimdKernels.StoreFence();
         };
-        if (RunParallel(count, workPerItem)) CpuParallel.For(count, 1, chunk);
+        if (RunParallel(count, workPerItem)) CpuParallel.ForBlocks(count, CpuParallel.MaxThreads * BlocksPerThread, chunk);
         else chunk(0, count);
     }
 

@@ -63,6 +63,33 @@ public static class CpuParallel
 
     private static int ChunkStart(int count, int chunks, int i) => (int)((long)count * i / chunks);
 
+    /// <summary>
+    /// body(start, endExclusive) on <paramref name="blocks"/> fixed ranges covering [0, count) (block b is
+    /// [count·b/blocks, count·(b+1)/blocks)), which the calling thread and the workers take in turn from a shared counter:
+    /// a thread that starts late or runs slower (memory-bound passes sharing the bus) takes fewer blocks instead of
+    /// holding up the call. The ranges depend only on (count, blocks), so a body whose ranges write disjoint outputs gives
+    /// the same result whoever runs them. Runs the blocks in order on the calling thread when MaxThreads == 1, for one
+    /// block, or nested inside a body.
+    /// </summary>
+    public static void ForBlocks(int count, int blocks, Action<int, int> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        if (count <= 0) return;
+        blocks = Math.Clamp(blocks, 1, count);
+        int threads = Math.Min(MaxThreads, blocks);
+        if (threads == 1 || t_insideFor)
+        {
+            for (int b = 0; b < blocks; b++) body(ChunkStart(count, blocks, b), ChunkStart(count, blocks, b + 1));
+            return;
+        }
+        int[] next = [0];
+        For(threads, 1, (_, _) =>
+        {
+            for (int b = Interlocked.Increment(ref next[0]) - 1; b < blocks; b = Interlocked.Increment(ref next[0]) - 1)
+                body(ChunkStart(count, blocks, b), ChunkStart(count, blocks, b + 1));
+        });
+    }
+
     // ---- the pool -------------------------------------------------------------------------------------------------
     // One job at a time (s_poolLock). The caller publishes the job in the static fields, then bumps each needed worker's
     // own signal; a worker only reads the job after its signal moved, and the caller only changes the job after every

@@ -139,6 +139,62 @@ public sealed class GemmCpuParallelTests
         });
     }
 
+    [Theory]
+    [InlineData(1, 100, 16)]
+    [InlineData(2, 100, 16)]
+    [InlineData(2, 5, 16)]   // more blocks than items: one item per block
+    [InlineData(2, 2048, 16)]
+    [InlineData(3, 37, 24)]
+    public void ForBlocks_runs_each_fixed_block_exactly_once_whoever_takes_it(int threads, int count, int blocks)
+    {
+        WithThreads(threads, () =>
+        {
+            var calls = new ConcurrentBag<(int Start, int End, int Thread)>();
+            CpuParallel.ForBlocks(count, blocks, (start, end) => calls.Add((start, end, Environment.CurrentManagedThreadId)));
+            int expectedBlocks = Math.Min(blocks, count);
+            var ranges = calls.Select(c => (c.Start, c.End)).OrderBy(r => r.Start).ToList();
+            // Block b is [count·b/blocks, count·(b+1)/blocks): the same boundaries at any thread count.
+            var expected = Enumerable.Range(0, expectedBlocks)
+                .Select(b => ((int)((long)count * b / expectedBlocks), (int)((long)count * (b + 1) / expectedBlocks))).ToList();
+            Assert.Equal(expected, ranges);
+            if (threads == 1) Assert.Single(calls.Select(c => c.Thread).Distinct());
+        });
+    }
+
+    [Fact]
+    public void ForBlocks_lets_the_caller_take_the_blocks_of_a_worker_that_is_busy()
+    {
+        // The first block sleeps 200 ms on whichever thread takes it; the other thread (caller or worker) meanwhile takes
+        // every remaining block, so the call lasts about one slow block, not half the blocks plus the slow one.
+        WithThreads(2, () =>
+        {
+            var perThread = new ConcurrentDictionary<int, int>();
+            int slowTaken = 0;
+            CpuParallel.ForBlocks(16, 16, (start, end) =>
+            {
+                if (Interlocked.Exchange(ref slowTaken, 1) == 0) Thread.Sleep(200);
+                perThread.AddOrUpdate(Environment.CurrentManagedThreadId, 1, (_, n) => n + 1);
+            });
+            Assert.Equal(16, perThread.Values.Sum());
+            Assert.Equal(2, perThread.Count);
+            Assert.Contains(15, perThread.Values); // the thread without the slow block ran all the others
+        });
+    }
+
+    [Fact]
+    public void ForBlocks_nested_in_a_body_runs_its_blocks_inline()
+    {
+        WithThreads(2, () =>
+        {
+            var inner = new ConcurrentBag<(int, int)>();
+            CpuParallel.For(2, 1, (s, e) =>
+            {
+                if (s == 0) CpuParallel.ForBlocks(10, 4, (a, b) => inner.Add((a, b)));
+            });
+            Assert.Equal(new[] { (0, 2), (2, 5), (5, 7), (7, 10) }, inner.OrderBy(r => r.Item1).ToArray());
+        });
+    }
+
     [Fact]
     public void MaxThreads_rejects_values_below_one()
     {
