@@ -84,6 +84,9 @@ run_peer() {
   fi
 }
 
+# The results of this invocation only: an OUT folder reused from an earlier run may hold other workloads or more reps.
+manifest="$OUT/manifest.txt"
+: > "$manifest"
 for t in $THREADS; do
   for w in "${workloads[@]}"; do
     name="${w%%|*}"; args="${w#*|}"
@@ -91,18 +94,20 @@ for t in $THREADS; do
     for ((r = 1; r <= REPS; r++)); do
       echo "[$name t=$t rep $r] ours ..." >&2
       run_ours "$args" "$t" | tail -n 1 > "$OUT/${name}_t${t}_ours_$r.json"
+      echo "$OUT/${name}_t${t}_ours_$r.json" >> "$manifest"
       echo "[$name t=$t rep $r] peer ..." >&2
       run_peer "$args" "$t" | tail -n 1 > "$OUT/${name}_t${t}_peer_$r.json"
+      echo "$OUT/${name}_t${t}_peer_$r.json" >> "$manifest"
     done
   done
 done
 
 python3 - "$OUT" "$CONV_STAT" <<'PY'
-import json, sys, glob, os, statistics, collections
+import json, sys, os, statistics, collections
 out, conv_stat = sys.argv[1], sys.argv[2]
 suffix = "_min" if conv_stat == "min" else ""
 runs = collections.defaultdict(lambda: {"ours": [], "peer": []})
-for path in sorted(glob.glob(os.path.join(out, "*.json"))):
+for path in sorted(line.strip() for line in open(os.path.join(out, "manifest.txt")) if line.strip()):
     base = os.path.basename(path)[:-5]
     key, side, _ = base.rsplit("_", 2)
     try:
