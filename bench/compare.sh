@@ -6,9 +6,9 @@
 # every convolution shape of se_resnet20/50 (bench/Shared/ConvShapes.cs; the peer: torch conv2d, oneDNN) forward and
 # forward+backward (dx and dw), one JSON per run with all shapes, and prints a second table with a row per shape.
 #   bench/compare.sh                       # everything, 1 and 2 threads, 2 pairs
-#   THREADS="2" REPS=1 STEPS=3 WARMUP=1 ONLY="se_resnet20_train" bench/compare.sh
+#   THREADS="2" REPS=1 STEPS=3 ONLY="se_resnet20_train" bench/compare.sh
 #   ONLY="conv" bench/compare.sh           # the per-shape conv table only; ONLY="conv_r50_l1_64x56_3x3 conv_r50_stem_3x224_7x7s2" for some shapes
-# Env: THREADS (default "1 2"), REPS (pairs, default 2), STEPS/WARMUP (model steps, default 5/2), GEMM_STEPS (default 10),
+# Env: THREADS (default "1 2"), REPS (pairs, default 2), STEPS/WARMUP (model steps, default 5/4: our first 3–4 steps still run some tier-0 JIT code and the peer builds its oneDNN primitives), GEMM_STEPS (default 10),
 # CONV_REPS (timed calls per conv shape and direction, median taken; default 5), CONV_WARMUP_MS (default 200),
 # CONV_STAT (median (default) or min: which per-run statistic of the CONV_REPS calls the conv table compares; min is
 # steadier on a machine shared with other jobs),
@@ -20,7 +20,7 @@ root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 THREADS="${THREADS:-1 2}"
 REPS="${REPS:-2}"
 STEPS="${STEPS:-5}"
-WARMUP="${WARMUP:-2}"
+WARMUP="${WARMUP:-4}"
 GEMM_STEPS="${GEMM_STEPS:-10}"
 CONV_REPS="${CONV_REPS:-5}"
 CONV_WARMUP_MS="${CONV_WARMUP_MS:-200}"
