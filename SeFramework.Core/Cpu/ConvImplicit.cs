@@ -42,6 +42,11 @@ internal static unsafe class ConvImplicit
         /// <summary>The same epilogue for channels from <paramref name="first"/> on (a group's, a row range's).</summary>
         public Epilogue From(int first) => new(Scale == null ? null : Scale + first, Shift == null ? null : Shift + first, Relu);
 
+        // ReLU as the elementwise kernels define it (v > 0 ? v : +0, so NaN and −0 give +0), bit for bit.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> ReluOf(Vector512<float> v) =>
+            Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, Vector512<float>.Zero);
+
         // src, dst: len outputs of channel k (dst may be src).
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply(float* src, float* dst, int len, int k)
@@ -54,13 +59,13 @@ internal static unsafe class ConvImplicit
                 for (; i + 16 <= len; i += 16)
                 {
                     var v = Vector512.Load(src + i) + bv;
-                    (Relu ? Vector512.Max(v, Vector512<float>.Zero) : v).Store(dst + i);
+                    (Relu ? ReluOf(v) : v).Store(dst + i);
                 }
             else
                 for (; i + 16 <= len; i += 16)
                 {
                     var v = Vector512.FusedMultiplyAdd(Vector512.Load(src + i), av, bv);
-                    (Relu ? Vector512.Max(v, Vector512<float>.Zero) : v).Store(dst + i);
+                    (Relu ? ReluOf(v) : v).Store(dst + i);
                 }
             for (; i < len; i++)
             {

@@ -84,6 +84,27 @@ public sealed class ConvBatchNormInferenceTests
             Assert.True(Math.Abs(got[i] - u[i]) <= tol * (1 + Math.Abs(u[i])), $"{what}, against the unfused ops: element {i} is {got[i]:G9}, unfused {u[i]:G9}");
     }
 
+    [Theory]
+    [InlineData(2, 6, 9, 11, 13, 3, 1, 1)]  // tiles written straight into y
+    [InlineData(3, 5, 3, 3, 7, 1, 1, 0)]    // panels across images, through the scatter
+    public void An_identity_fold_with_relu_equals_conv_then_relu_bit_for_bit_even_for_nan(int n, int c, int h, int w, int k, int r, int stride, int pad)
+    {
+        // γ = 1, β = 0, mean = 0, var = 1, ε = 0: scale 1 and shift 0, so the epilogue's fused multiply-add returns each sum
+        // unchanged and its ReLU must match Tensor.Relu() bit for bit, including the +0 it gives for NaN (an input NaN
+        // poisons the sums that read it) and for −0.
+        using var scope = TensorScope.Begin();
+        var xs = Tensor.RandN(new[] { n, c, h, w }, new Rng(1)).ToFloatArray();
+        xs[xs.Length / 2] = float.NaN;
+        var x = Tensor.FromArray(xs, n, c, h, w);
+        var weight = Tensor.RandN(new[] { k, c, r, r }, new Rng(2));
+        Tensor fused;
+        using (Autograd.Autograd.NoGrad())
+            fused = F.Conv2dBatchNormInference(x, weight, null, stride, pad, 1, 1, Tensor.Zeros(new[] { k }), Tensor.Ones(new[] { k }), null, null, 0, relu: true);
+        var expected = F.Conv2d(x, weight, null, stride, pad).Relu().ToFloatArray();
+        Assert.Contains(F.Conv2d(x, weight, null, stride, pad).ToFloatArray(), float.IsNaN);
+        KernelAssert.AssertBitsEqual(expected, fused.ToFloatArray(), "identity fold + ReLU vs Conv2d().Relu()");
+    }
+
     [Fact]
     public void Without_batch_norm_affine_parameters_the_fold_uses_one_and_zero()
     {
