@@ -157,15 +157,19 @@ public sealed class ConvImplicitTests
     }
 
     [Theory]
-    [InlineData(3, 5, 3, 3, 7)]    // P·Q = 9: the last image's rows end mid-vector
-    [InlineData(1, 4, 5, 7, 13)]   // one image, P·Q = 35: a 3-column tail segment
-    [InlineData(4, 16, 23, 23, 24)] // P·Q = 529: one image per unit, a 17-column tail
-    public unsafe void Pointwise_forward_reads_its_input_in_place_and_never_past_its_end(int n, int c, int h, int w, int k)
+    [InlineData(3, 5, 3, 3, 7, 1, 0)]     // pointwise, P·Q = 9: the last image's rows end mid-vector
+    [InlineData(1, 4, 5, 7, 13, 1, 0)]    // pointwise, one image, P·Q = 35: a 3-column tail segment
+    [InlineData(4, 16, 23, 23, 24, 1, 0)] // pointwise, P·Q = 529: one image per unit, a 17-column tail
+    [InlineData(2, 3, 7, 7, 5, 3, 1)]     // 3×3 pad 1: the padded copy's last row is a 7-float masked load
+    [InlineData(3, 2, 5, 20, 4, 3, 1)]    // 3×3 pad 1, W = 20: a vector and a 4-float masked tail per row
+    public unsafe void Forward_never_reads_past_the_end_of_its_input(int n, int c, int h, int w, int k, int r, int pad)
     {
         // x: (N, C, H, W) placed so that its last float ends a page and the next page is PROT_NONE: a whole-vector read
-        // past the input (the in-place layout has no zero tail) would crash the test process. Also runs ConvImplicit.Forward
-        // straight on those pointers and compares with the reference, at 1 and 2 threads.
-        var g = new Conv2dGeometry(n, c, h, w, k, 1, 1, h, w, 1, 0, 1, 1);
+        // past the input (a pointwise conv reads it in place; a padded conv copies its rows with masked tail loads) would
+        // crash the test process. Also runs ConvImplicit.Forward straight on those pointers and compares with the
+        // reference, at 1 and 2 threads.
+        int p = h + 2 * pad - r + 1, q = w + 2 * pad - r + 1;
+        var g = new Conv2dGeometry(n, c, h, w, k, r, r, p, q, 1, pad, 1, 1);
         if (!ConvImplicit.Applies(g)) Assert.Skip("no AVX-512 on this CPU: the implicit GEMM is not used");
         if (!OperatingSystem.IsLinux()) Assert.Skip("the guard page is made with Linux mmap/mprotect");
         int count = n * c * h * w;
@@ -178,8 +182,8 @@ public sealed class ConvImplicitTests
             float* x = (float*)(map + (nint)(dataPages * page)) - count;
             var xs = Tensor.RandN(new[] { n, c, h, w }, new Rng(1)).ToFloatArray();
             xs.CopyTo(new Span<float>(x, count));
-            var weight = Tensor.RandN(new[] { k, c, 1, 1 }, new Rng(2)).ToFloatArray();
-            var yRef = new float[n * k * h * w];
+            var weight = Tensor.RandN(new[] { k, c, r, r }, new Rng(2)).ToFloatArray();
+            var yRef = new float[n * k * p * q];
             ReferenceNn.Conv2dForward<float>(xs, weight, ReadOnlySpan<float>.Empty, yRef, g);
             int saved = CpuParallel.MaxThreads;
             foreach (int threads in new[] { 1, 2 })
@@ -189,7 +193,7 @@ public sealed class ConvImplicitTests
                 fixed (float* wp = weight, yp = y)
                     ConvImplicit.Forward(x, wp, null, yp, g);
                 CpuParallel.MaxThreads = saved;
-                AssertClose(yRef, y, 1e-4, $"pointwise forward in place, {threads} threads");
+                AssertClose(yRef, y, 1e-4, $"forward against a guard page, {threads} threads");
             }
         }
         finally
