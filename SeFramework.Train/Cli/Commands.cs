@@ -167,7 +167,7 @@ public static class Commands
         var inChans = Opt("--in-chans", "input channels", 3);
         var mode = Opt("--mode", "train | infer", "train");
         var steps = Opt("--steps", "timed steps", 10);
-        var warmup = Opt("--warmup", "untimed warm-up steps", 2);
+        var warmup = Opt("--warmup", "untimed warm-up steps (the first 3-4 steps of a process still run some unoptimised JIT code)", 4);
         var threads = Opt("--threads", "CPU threads", Environment.ProcessorCount);
         var device = Opt("--device", "cpu | cuda", "cpu");
         var json = Opt("--json", "print one JSON object", false);
