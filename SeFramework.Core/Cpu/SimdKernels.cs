@@ -181,10 +181,13 @@ internal static unsafe class SimdKernels
 
     /// <summary>Σ g[i] and Σ g[i]·(x[i] − mean) over one plane (the batch-norm backward sums). reluOutput (not null):
     /// g[i] counts only where reluOutput[i] > 0 (the fused ReLU's backward), exactly as if g had been masked first.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static (double SumG, double SumGX) GradSums<T>(T* g, T* x, int n, T mean, T* reluOutput = null) where T : unmanaged, IFloatingPointIeee754<T>
+        => reluOutput == null ? GradSums<T, Unmasked>(g, x, null, n, mean) : GradSums<T, ReluMasked>(g, x, reluOutput, n, mean);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (double SumG, double SumGX) GradSums<T, TGrad>(T* g, T* x, T* r, int n, T mean)
+        where T : unmanaged, IFloatingPointIeee754<T> where TGrad : IGradientRead
     {
-        if (reluOutput != null) return GradSumsMasked(g, x, reluOutput, n, mean);
         int i = 0;
         double sg = 0, sgx = 0;
         if (Accelerated)
@@ -194,8 +197,8 @@ internal static unsafe class SimdKernels
             Vector512<T> a0 = Vector512<T>.Zero, a1 = a0, b0 = a0, b1 = a0;
             for (; i + 2 * w <= n; i += 2 * w)
             {
-                var g0 = Vector512.Load(g + i);
-                var g1 = Vector512.Load(g + i + w);
+                var g0 = Gradient<T, TGrad>(g, r, i);
+                var g1 = Gradient<T, TGrad>(g, r, i + w);
                 a0 += g0;
                 a1 += g1;
                 b0 += g0 * (Vector512.Load(x + i) - vm);
@@ -203,7 +206,7 @@ internal static unsafe class SimdKernels
             }
             for (; i + w <= n; i += w)
             {
-                var g0 = Vector512.Load(g + i);
+                var g0 = Gradient<T, TGrad>(g, r, i);
                 a0 += g0;
                 b0 += g0 * (Vector512.Load(x + i) - vm);
             }
@@ -212,51 +215,41 @@ internal static unsafe class SimdKernels
         }
         for (; i < n; i++)
         {
-            double gi = double.CreateTruncating(g[i]);
+            double gi = double.CreateTruncating(GradientAt<T, TGrad>(g, r, i));
             sg += gi;
             sgx += gi * (double.CreateTruncating(x[i]) - double.CreateTruncating(mean));
         }
         return (sg, sgx);
     }
 
-    // GradSums with g[i] replaced by (r[i] > 0 ? g[i] : 0): the same sums in the same order as GradSums over a masked copy.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (double SumG, double SumGX) GradSumsMasked<T>(T* g, T* x, T* r, int n, T mean) where T : unmanaged, IFloatingPointIeee754<T>
+    // How a batch-norm backward kernel reads its incoming gradient g: as it is, or masked by the fused ReLU's output r
+    // (g[i] where r[i] > 0, else 0). Struct type arguments, so the JIT compiles each kernel once per reading, no branch.
+    internal interface IGradientRead
     {
-        int i = 0;
-        double sg = 0, sgx = 0;
-        if (Accelerated)
-        {
-            int w = Vector512<T>.Count;
-            var vm = Vector512.Create(mean);
-            var zero = Vector512<T>.Zero;
-            Vector512<T> a0 = zero, a1 = a0, b0 = a0, b1 = a0;
-            for (; i + 2 * w <= n; i += 2 * w)
-            {
-                var g0 = Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(r + i), zero), Vector512.Load(g + i), zero);
-                var g1 = Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(r + i + w), zero), Vector512.Load(g + i + w), zero);
-                a0 += g0;
-                a1 += g1;
-                b0 += g0 * (Vector512.Load(x + i) - vm);
-                b1 += g1 * (Vector512.Load(x + i + w) - vm);
-            }
-            for (; i + w <= n; i += w)
-            {
-                var g0 = Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(r + i), zero), Vector512.Load(g + i), zero);
-                a0 += g0;
-                b0 += g0 * (Vector512.Load(x + i) - vm);
-            }
-            sg = HorizontalSum(a0 + a1);
-            sgx = HorizontalSum(b0 + b1);
-        }
-        for (; i < n; i++)
-        {
-            double gi = double.CreateTruncating(r[i] > T.Zero ? g[i] : T.Zero);
-            sg += gi;
-            sgx += gi * (double.CreateTruncating(x[i]) - double.CreateTruncating(mean));
-        }
-        return (sg, sgx);
+        static abstract bool Masked { get; }
     }
+
+    internal readonly struct Unmasked : IGradientRead
+    {
+        public static bool Masked => false;
+    }
+
+    internal readonly struct ReluMasked : IGradientRead
+    {
+        public static bool Masked => true;
+    }
+
+    // g[i .. i + 16) (Vector512 lanes), masked by r when TGrad says so.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<T> Gradient<T, TGrad>(T* g, T* r, int i) where T : unmanaged, IFloatingPointIeee754<T> where TGrad : IGradientRead
+        => TGrad.Masked
+            ? Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(r + i), Vector512<T>.Zero), Vector512.Load(g + i), Vector512<T>.Zero)
+            : Vector512.Load(g + i);
+
+    // g[i], masked by r when TGrad says so.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static T GradientAt<T, TGrad>(T* g, T* r, int i) where T : unmanaged, IFloatingPointIeee754<T> where TGrad : IGradientRead
+        => TGrad.Masked && !(r[i] > T.Zero) ? T.Zero : g[i];
 
     // ---- broadcast fill (the GAP backward) ----
 
@@ -357,59 +350,32 @@ internal static unsafe partial class SimdNn
     /// <summary>dx[i] = (k·dy[i] + a·x[i]) + b: the batch-norm backward's one multiply-add pass (same order as the scalar loop).
     /// stream: dx written with aligned non-temporal stores after a scalar head (as SimdKernels.ScaleShift; the caller fences).
     /// reluOutput (not null): dy[i] is taken as (reluOutput[i] > 0 ? dy[i] : 0), the fused ReLU's backward.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void BnBackwardPass<T>(T* dy, T* x, T* dx, int n, T k, T a, T b, bool stream = false, T* reluOutput = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (reluOutput != null)
-        {
-            BnBackwardPassMasked(dy, x, reluOutput, dx, n, k, a, b, stream);
-            return;
-        }
-        int i = 0;
-        if (SimdKernels.Accelerated)
-        {
-            if (stream && SimdKernels.CanStream)
-            {
-                for (; i < n && ((nint)(dx + i) & 63) != 0; i++) dx[i] = k * dy[i] + a * x[i] + b;
-                int ws = Vector512<T>.Count;
-                var sk = Vector512.Create(k);
-                var sa = Vector512.Create(a);
-                var sb = Vector512.Create(b);
-                for (; i + ws <= n; i += ws) (sk * Vector512.Load(dy + i) + sa * Vector512.Load(x + i) + sb).StoreAlignedNonTemporal(dx + i);
-            }
-            int w = Vector512<T>.Count;
-            var vk = Vector512.Create(k);
-            var va = Vector512.Create(a);
-            var vb = Vector512.Create(b);
-            for (; i + w <= n; i += w) (vk * Vector512.Load(dy + i) + va * Vector512.Load(x + i) + vb).Store(dx + i);
-        }
-        for (; i < n; i++) dx[i] = k * dy[i] + a * x[i] + b;
+        if (reluOutput == null) BnBackwardPass<T, SimdKernels.Unmasked>(dy, x, null, dx, n, k, a, b, stream);
+        else BnBackwardPass<T, SimdKernels.ReluMasked>(dy, x, reluOutput, dx, n, k, a, b, stream);
     }
 
-    // BnBackwardPass with dy[i] replaced by (r[i] > 0 ? dy[i] : 0): the same arithmetic on the masked gradient.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BnBackwardPassMasked<T>(T* dy, T* x, T* r, T* dx, int n, T k, T a, T b, bool stream) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void BnBackwardPass<T, TGrad>(T* dy, T* x, T* r, T* dx, int n, T k, T a, T b, bool stream)
+        where T : unmanaged, IFloatingPointIeee754<T> where TGrad : SimdKernels.IGradientRead
     {
         int i = 0;
         if (SimdKernels.Accelerated)
         {
-            stream &= SimdKernels.CanStream;
-            if (stream)
-                for (; i < n && ((nint)(dx + i) & 63) != 0; i++) dx[i] = k * (r[i] > T.Zero ? dy[i] : T.Zero) + a * x[i] + b;
             int w = Vector512<T>.Count;
             var vk = Vector512.Create(k);
             var va = Vector512.Create(a);
             var vb = Vector512.Create(b);
-            var zero = Vector512<T>.Zero;
-            for (; i + w <= n; i += w)
+            if (stream && SimdKernels.CanStream)
             {
-                var g = Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(r + i), zero), Vector512.Load(dy + i), zero);
-                var v = vk * g + va * Vector512.Load(x + i) + vb;
-                if (stream) v.StoreAlignedNonTemporal(dx + i);
-                else v.Store(dx + i);
+                for (; i < n && ((nint)(dx + i) & 63) != 0; i++) dx[i] = k * SimdKernels.GradientAt<T, TGrad>(dy, r, i) + a * x[i] + b;
+                for (; i + w <= n; i += w)
+                    (vk * SimdKernels.Gradient<T, TGrad>(dy, r, i) + va * Vector512.Load(x + i) + vb).StoreAlignedNonTemporal(dx + i);
             }
+            for (; i + w <= n; i += w) (vk * SimdKernels.Gradient<T, TGrad>(dy, r, i) + va * Vector512.Load(x + i) + vb).Store(dx + i);
         }
-        for (; i < n; i++) dx[i] = k * (r[i] > T.Zero ? dy[i] : T.Zero) + a * x[i] + b;
+        for (; i < n; i++) dx[i] = k * SimdKernels.GradientAt<T, TGrad>(dy, r, i) + a * x[i] + b;
     }
 
     /// <summary>o[i] = s·x[i] + y[i] (y null: s·x[i]), then ReLU when relu; one (n, c) plane of Axpy.</summary>
