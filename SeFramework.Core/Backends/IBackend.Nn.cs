@@ -59,10 +59,13 @@ public partial interface IBackend
     /// All contiguous; y is overwritten.</summary>
     void Conv2dForward(Tensor x, Tensor weight, Tensor? bias, Tensor y, in Conv2dGeometry g);
 
-    /// <summary>y = conv(x, weight)·scale[k] + shift[k], then ReLU when <paramref name="relu"/>: a convolution with an
-    /// inference batch norm folded in (scale = γ/√(var + ε), shift = β − mean·scale), in one pass over y where the backend
-    /// can. x: (N, C, H, W), weight: (K, C/G, R, S), scale, shift: (K) → y: (N, K, P, Q), overwritten. All contiguous.</summary>
-    void Conv2dForwardAffine(Tensor x, Tensor weight, Tensor scale, Tensor shift, Tensor y, in Conv2dGeometry g, bool relu);
+    /// <summary>Conv2d → BatchNorm2d in eval mode (the running statistics) → ReLU when <paramref name="relu"/>, as one op for
+    /// inference: y = relu?(v·scale[k] + shift[k]) for v = conv(x, weight) without its bias, where (scale, shift) is the
+    /// batch norm's own per-channel affine map (scale = γ/√(var + ε), shift = β − (mean − bias)·scale), applied in the same
+    /// pass over y where the backend can. x: (N, C, H, W), weight: (K, C/G, R, S), bias, runningMean, runningVar, bnWeight (γ),
+    /// bnBias (β): (K) (bias, γ, β may be null) → y: (N, K, P, Q), overwritten. All contiguous.</summary>
+    void Conv2dBatchNormInference(Tensor x, Tensor weight, Tensor? bias, Tensor runningMean, Tensor runningVar, Tensor? bnWeight, Tensor? bnBias,
+        double eps, Tensor y, in Conv2dGeometry g, bool relu);
 
     /// <summary>dx = the gradient of the convolution with respect to its input. dy: (N, K, P, Q), weight: (K, C/G, R, S)
     /// → dx: (N, C, H, W), overwritten.</summary>

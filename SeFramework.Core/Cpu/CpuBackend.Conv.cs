@@ -42,26 +42,48 @@ internal sealed unsafe partial class CpuBackend
         else ConvForward<double>((nint)x.Pointer<double>(), (nint)weight.Pointer<double>(), bias == null ? 0 : (nint)bias.Pointer<double>(), (nint)y.Pointer<double>(), g);
     }
 
-    // x: (N, C, H, W), w: (K, C/G, R, S), scale, shift: (K) -> y: (N, K, P, Q) = relu?(conv(x, w)·scale + shift). Float32 on
-    // AVX-512: in the implicit GEMM's epilogue, on each output tile while it is in cache; otherwise one pass after the conv.
-    public void Conv2dForwardAffine(Tensor x, Tensor weight, Tensor scale, Tensor shift, Tensor y, in Conv2dGeometry g, bool relu)
+    // x: (N, C, H, W), w: (K, C/G, R, S), bias and batch-norm vectors: (K) -> y: (N, K, P, Q) = relu?(conv(x, w)·scale + shift),
+    // (scale, shift) the batch norm's affine map (BnAffine) with the conv bias folded into the mean. Float32 on AVX-512: in
+    // the implicit GEMM's epilogue, on each output tile while it is in cache; otherwise one pass after the conv.
+    public void Conv2dBatchNormInference(Tensor x, Tensor weight, Tensor? bias, Tensor runningMean, Tensor runningVar, Tensor? bnWeight, Tensor? bnBias,
+        double eps, Tensor y, in Conv2dGeometry g, bool relu)
     {
-        using var _profile = CpuProfiler.Op("Conv2dForwardAffine");
-        if (x.DType == DType.Float32 && ConvImplicit.Enabled && ConvImplicit.Applies(g))
-        {
-            ConvImplicit.Forward(x.Pointer<float>(), weight.Pointer<float>(), y.Pointer<float>(), g,
-                new ConvImplicit.Epilogue(scale.Pointer<float>(), shift.Pointer<float>(), relu));
-            return;
-        }
+        using var _profile = CpuProfiler.Op("Conv2dBatchNormInference");
         if (x.DType == DType.Float32)
-        {
-            ConvForward<float>((nint)x.Pointer<float>(), (nint)weight.Pointer<float>(), 0, (nint)y.Pointer<float>(), g);
-            ChannelAffine(y.Pointer<float>(), scale.Pointer<float>(), shift.Pointer<float>(), g.N, g.K, (long)g.P * g.Q, relu);
-        }
+            ConvBatchNormInference<float>(x, weight, bias, runningMean, runningVar, bnWeight, bnBias, eps, y, g, relu);
         else
+            ConvBatchNormInference<double>(x, weight, bias, runningMean, runningVar, bnWeight, bnBias, eps, y, g, relu);
+    }
+
+    private static void ConvBatchNormInference<T>(Tensor x, Tensor weight, Tensor? bias, Tensor runningMean, Tensor runningVar, Tensor? bnWeight, Tensor? bnBias,
+        double eps, Tensor y, Conv2dGeometry g, bool relu) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        // (scale, shift) per output channel: 2·K values of T.
+        T* affine = (T*)CpuAllocator.Rent(2L * g.K * sizeof(T), zero: false);
+        try
         {
-            ConvForward<double>((nint)x.Pointer<double>(), (nint)weight.Pointer<double>(), 0, (nint)y.Pointer<double>(), g);
-            ChannelAffine(y.Pointer<double>(), scale.Pointer<double>(), shift.Pointer<double>(), g.N, g.K, (long)g.P * g.Q, relu);
+            T* rm = runningMean.Pointer<T>(), rv = runningVar.Pointer<T>();
+            T* cb = bias == null ? null : bias.Pointer<T>(), gw = bnWeight == null ? null : bnWeight.Pointer<T>(), gb = bnBias == null ? null : bnBias.Pointer<T>();
+            for (int k = 0; k < g.K; k++)
+            {
+                double mean = double.CreateTruncating(rm[k]) - (cb == null ? 0 : double.CreateTruncating(cb[k]));
+                var (_, scale, shift) = BnAffine(mean, double.CreateTruncating(rv[k]), eps,
+                    gw == null ? 1 : double.CreateTruncating(gw[k]), gb == null ? 0 : double.CreateTruncating(gb[k]));
+                affine[k] = T.CreateTruncating(scale);
+                affine[g.K + k] = T.CreateTruncating(shift);
+            }
+            if (typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.Applies(g))
+            {
+                ConvImplicit.Forward(x.Pointer<float>(), weight.Pointer<float>(), y.Pointer<float>(), g,
+                    new ConvImplicit.Epilogue((float*)affine, (float*)affine + g.K, relu));
+                return;
+            }
+            ConvForward<T>((nint)x.Pointer<T>(), (nint)weight.Pointer<T>(), 0, (nint)y.Pointer<T>(), g);
+            ChannelAffine(y.Pointer<T>(), affine, affine + g.K, g.N, g.K, (long)g.P * g.Q, relu);
+        }
+        finally
+        {
+            CpuAllocator.Return(affine, 2L * g.K * sizeof(T));
         }
     }
 

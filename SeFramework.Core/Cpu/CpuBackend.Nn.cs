@@ -547,13 +547,13 @@ internal sealed unsafe partial class CpuBackend
                     mean = double.CreateTruncating(((T*)rmA)[c]);
                     var = double.CreateTruncating(((T*)rvA)[c]);
                 }
-                double invStd = 1.0 / Math.Sqrt(var + eps);
-                if (meanA != 0) ((T*)meanA)[c] = T.CreateTruncating(mean);
-                if (invStdA != 0) ((T*)invStdA)[c] = T.CreateTruncating(invStd);
                 double gamma = wA == 0 ? 1 : double.CreateTruncating(((T*)wA)[c]);
                 double beta = bA == 0 ? 0 : double.CreateTruncating(((T*)bA)[c]);
-                affine[2 * c] = gamma * invStd;
-                affine[2 * c + 1] = beta - mean * gamma * invStd;
+                var (invStd, scale, shift) = BnAffine(mean, var, eps, gamma, beta);
+                if (meanA != 0) ((T*)meanA)[c] = T.CreateTruncating(mean);
+                if (invStdA != 0) ((T*)invStdA)[c] = T.CreateTruncating(invStd);
+                affine[2 * c] = scale;
+                affine[2 * c + 1] = shift;
             }
             ForEachItemFenced(planes, length, stream, plane =>
             {
@@ -567,6 +567,14 @@ internal sealed unsafe partial class CpuBackend
             ArrayPool<double>.Shared.Return(partial);
             ArrayPool<double>.Shared.Return(affine);
         }
+    }
+
+    /// <summary>A batch norm as the per-channel affine map its kernels apply, y = x·scale + shift, in double:
+    /// invStd = 1/√(var + ε), scale = γ·invStd, shift = β − mean·γ·invStd (also the inference fold into a conv).</summary>
+    internal static (double InvStd, double Scale, double Shift) BnAffine(double mean, double var, double eps, double gamma, double beta)
+    {
+        double invStd = 1.0 / Math.Sqrt(var + eps);
+        return (invStd, gamma * invStd, beta - mean * gamma * invStd);
     }
 
     public void BatchNormBackward(Tensor x, Tensor dy, Tensor? weight, Tensor saveMean, Tensor saveInvStd, bool training,

@@ -130,11 +130,11 @@ public static partial class F
     }
 
     /// <summary>Inference only: relu?(bn(conv(x))) with the batch norm's running statistics folded into the convolution
-    /// (PyTorch's fuse_conv_bn_eval): y = conv(x, weight)·scale + shift per output channel, scale = γ/√(var + ε),
-    /// shift = β + (bias − mean)·scale, and the ReLU in the same pass (the CPU applies both to each output tile while it is
-    /// in cache). Equal to Conv2d → BatchNorm2d (eval) → ReLU up to float rounding (the affine map is one fused multiply-add
-    /// instead of the batch norm's ((v − mean)·invStd)·γ + β). Not differentiable: it throws when autograd would record
-    /// (inputs or parameters that require grad, outside Autograd.NoGrad()); train with the three ops.
+    /// (PyTorch's fuse_conv_bn_eval): y = conv(x, weight)·scale + shift per output channel with the batch norm's own
+    /// scale = γ/√(var + ε) and shift = β − (mean − bias)·scale, and the ReLU in the same pass (the CPU applies both to each
+    /// output tile while it is in cache). Equal to Conv2d → BatchNorm2d (eval) → ReLU up to float rounding (the conv bias
+    /// is folded into the shift, and the map is one fused multiply-add). Not differentiable: it throws when autograd would
+    /// record (inputs or parameters that require grad, outside Autograd.NoGrad()); train with the three ops.
     /// x: (N, C, H, W), weight: (K, C/groups, R, S), bias, running stats, γ, β: (K) → (N, K, P, Q).</summary>
     public static Tensor Conv2dBatchNormInference(Tensor x, Tensor weight, Tensor? bias, int stride, int padding, int dilation, int groups,
         Tensor runningMean, Tensor runningVar, Tensor? bnWeight, Tensor? bnBias, double eps, bool relu)
@@ -149,33 +149,17 @@ public static partial class F
         if (!(eps >= 0)) throw new ArgumentException($"{op}: eps must be ≥ 0 (1e-5 is usual), not {eps}.");
         if (GradNode.WillRecord(x, weight, bias, bnWeight, bnBias))
             throw new InvalidOperationException($"{op} is for inference and has no backward: run it under Autograd.NoGrad() (or with parameters that do not require grad), or use Conv2d, BatchNorm2d and Relu to train.");
-        // scale, shift: (K), in the tensors' dtype, as the unfused batch norm computes its invStd.
-        // Every temporary here is freed before returning (inference calls this ~50 times per se_resnet50 step).
-        var temps = new List<Tensor>(8);
-        Tensor Temp(Tensor t)
-        {
-            temps.Add(t);
-            return t;
-        }
-        try
-        {
-            var std = Temp(Temp(runningVar + eps).Sqrt());
-            var scale = Temp(bnWeight == null ? std.Unary(UnaryOp.Pow, -1) : bnWeight / std);
-            var centred = Temp(bias == null ? -runningMean : bias - runningMean);
-            var shift = Temp(centred * scale);
-            if (bnBias != null) shift = Temp(shift + bnBias);
-            var xd = Dense(x);
-            var wd = Dense(weight);
-            var y = Tensor.Empty(new[] { g.N, g.K, g.P, g.Q }, x.DType, x.Device);
-            x.Backend.Conv2dForwardAffine(xd, wd, Temp(Dense(scale)), Temp(Dense(shift)), y, g, relu);
-            FreeCopy(xd, x);
-            FreeCopy(wd, weight);
-            return y;
-        }
-        finally
-        {
-            foreach (var storage in temps.Select(t => t.Storage).Distinct()) storage.Dispose();
-        }
+        var xd = Dense(x);
+        var wd = Dense(weight);
+        var vectors = new[] { bias, runningMean, runningVar, bnWeight, bnBias };
+        var dense = vectors.Select(DenseOrNull).ToArray();
+        var y = Tensor.Empty(new[] { g.N, g.K, g.P, g.Q }, x.DType, x.Device);
+        x.Backend.Conv2dBatchNormInference(xd, wd, dense[0], dense[1]!, dense[2]!, dense[3], dense[4], eps, y, g, relu);
+        FreeCopy(xd, x);
+        FreeCopy(wd, weight);
+        for (int i = 0; i < vectors.Length; i++)
+            if (dense[i] != null) FreeCopy(dense[i]!, vectors[i]!);
+        return y;
     }
 
     // ---- pooling ----

@@ -205,25 +205,21 @@ public sealed unsafe partial class CudaBackend
         }
     }
 
-    // x: (N, C, H, W), w: (K, C/G, R, S), scale, shift: (K) -> y: (N, K, P, Q) = relu?(conv(x, w)·scale + shift): the conv into
-    // a temporary, then the inference batch-norm kernel with mean 0, variance 1 and eps 0 (v·scale + shift), then ReLU in place.
-    public void Conv2dForwardAffine(Tensor x, Tensor weight, Tensor scale, Tensor shift, Tensor y, in Conv2dGeometry g, bool relu)
+    // x: (N, C, H, W), w: (K, C/G, R, S), bias and batch-norm vectors: (K) -> y: (N, K, P, Q) = relu?(bn(conv(x, w) + bias)):
+    // the conv (with its bias) into a temporary, then the inference batch-norm kernel with the running statistics and ReLU.
+    public void Conv2dBatchNormInference(Tensor x, Tensor weight, Tensor? bias, Tensor runningMean, Tensor runningVar, Tensor? bnWeight, Tensor? bnBias,
+        double eps, Tensor y, in Conv2dGeometry g, bool relu)
     {
         if ((long)g.N * g.K * g.P * g.Q == 0) return;
         var raw = Tensor.Empty(y.Shape, y.DType, y.Device);
-        var zeros = Tensor.Zeros(scale.Shape, scale.DType, scale.Device);
-        var ones = Tensor.Ones(scale.Shape, scale.DType, scale.Device);
         try
         {
-            Conv2dForward(x, weight, null, raw, g);
-            BatchNormForwardInference(raw, scale, shift, zeros, ones, y, null, null, 0);
-            if (relu) Unary(UnaryOp.Relu, y, y, 0);
+            Conv2dForward(x, weight, bias, raw, g);
+            BatchNormForwardInference(raw, bnWeight, bnBias, runningMean, runningVar, y, null, null, eps, relu);
         }
         finally
         {
             raw.Storage.Dispose();
-            zeros.Storage.Dispose();
-            ones.Storage.Dispose();
         }
     }
 
