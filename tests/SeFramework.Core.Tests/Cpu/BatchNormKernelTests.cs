@@ -70,17 +70,25 @@ public sealed class BatchNormKernelTests
         // float32 kernels vs the double reference. Statistics are float sums over n·l ≤ 16 K values per channel (a few
         // 1e-7 relative); y, invStd and the running stats add a handful of float operations per element: 1e-5 / 1e-4
         // leave margin. (A biased instead of unbiased running variance, 1/(n·l − 1) apart, fails on the small shapes.)
-        AssertClose(yRef, one[0], 1e-4, "y");
-        AssertClose(meanRef, one[1], 1e-5, "mean");
-        AssertClose(varRef.Select(v => 1 / Math.Sqrt(v + 1e-5)).ToArray(), one[2], 1e-4, "invStd");
+        AssertMatchesReference(one, yRef, meanRef, varRef, dxRef, dwRef, dbRef, n * l);
         AssertClose(meanRef.Select(m => 0.1 * m).ToArray(), one[3], 1e-5, "running mean");
         if (n * l > 1) // running variance uses the unbiased variance, undefined for one value per channel
             AssertClose(varRef.Select(v => 0.9 + 0.1 * v * n * l / (n * l - 1)).ToArray(), one[4], 1e-4, "running var");
-        // dx of a batch of one value per channel is ~0 against the rounding of large terms: scale its tolerance.
-        AssertClose(dxRef, one[5], n * l == 1 ? 1e-2 : 1e-3, "dx");
-        // dweight and dbias are sums of n·l float terms each: their rounding error grows ~sqrt(n·l).
-        AssertClose(dwRef, one[6], 1e-4 * Math.Sqrt(n * l), "dweight");
-        AssertClose(dbRef, one[7], 1e-4 * Math.Sqrt(n * l), "dbias");
+    }
+
+    // results: (y, mean, invStd, running mean, running var, dx, dweight, dbias) of the float32 kernels; count = n·l values
+    // per channel. Tolerances as explained at the call in the first test: y, mean and invStd a handful of float operations
+    // (1e-4 / 1e-5); dx of a batch of one value per channel is ~0 against the rounding of large terms (1e-2, else 1e-3);
+    // dweight and dbias are sums of n·l float terms each, whose rounding error grows ~sqrt(n·l).
+    private static void AssertMatchesReference(float[][] results, double[] yRef, double[] meanRef, double[] varRef, double[] dxRef,
+        double[] dwRef, double[] dbRef, int count)
+    {
+        AssertClose(yRef, results[0], 1e-4, "y");
+        AssertClose(meanRef, results[1], 1e-5, "mean");
+        AssertClose(varRef.Select(v => 1 / Math.Sqrt(v + 1e-5)).ToArray(), results[2], 1e-4, "invStd");
+        AssertClose(dxRef, results[5], count == 1 ? 1e-2 : 1e-3, "dx");
+        AssertClose(dwRef, results[6], 1e-4 * Math.Sqrt(count), "dweight");
+        AssertClose(dbRef, results[7], 1e-4 * Math.Sqrt(count), "dbias");
     }
 
     // (N, C, L) for the fused ReLU: every mix of N ∈ {1, 5}, C ∈ {1, 3, 17}, H·W ∈ {1, 7, 49}, plus a shape large enough
@@ -174,11 +182,6 @@ public sealed class BatchNormKernelTests
         var dbRef = new double[c];
         var mask = relu ? fused1[0].Select(v => (double)v).ToArray() : null;
         ReferenceNn.BatchNormBackward(xs, dys, ws, meanRef, varRef, training, 1e-5, dxRef, dwRef, dbRef, n, c, l, mask);
-        AssertClose(yRef, fused1[0], 1e-4, "y");
-        AssertClose(meanRef, fused1[1], 1e-5, "mean");
-        AssertClose(varRef.Select(v => 1 / Math.Sqrt(v + 1e-5)).ToArray(), fused1[2], 1e-4, "invStd");
-        AssertClose(dxRef, fused1[5], n * l == 1 ? 1e-2 : 1e-3, "dx");
-        AssertClose(dwRef, fused1[6], 1e-4 * Math.Sqrt(n * l), "dweight");
-        AssertClose(dbRef, fused1[7], 1e-4 * Math.Sqrt(n * l), "dbias");
+        AssertMatchesReference(fused1, yRef, meanRef, varRef, dxRef, dwRef, dbRef, n * l);
     }
 }
