@@ -89,11 +89,12 @@ internal static class AutogradEngine
                         // Two gradients of one tensor: sum into one of them in place when the pass owns it alone (one
                         // read-modify-write pass, no third tensor); otherwise into a new tensor. Either order gives
                         // the same bits (IEEE addition commutes).
-                        if (Writable(acc, holds.GetValueOrDefault(acc.Storage), grads, i) && !ReferenceEquals(acc.Storage, g.Storage))
+                        bool distinct = !ReferenceEquals(acc.Storage, g.Storage);
+                        if (distinct && Writable(acc, holds.GetValueOrDefault(acc.Storage), grads, i))
                         {
                             acc.AddInPlace(g);
                         }
-                        else if (Writable(g, holds.GetValueOrDefault(g.Storage) + 1, grads, i) && !ReferenceEquals(acc.Storage, g.Storage))
+                        else if (distinct && Writable(g, holds.GetValueOrDefault(g.Storage) + 1, grads, i))
                         {
                             g.AddInPlace(acc);
                             pending[input.GradFn] = g;

@@ -194,7 +194,7 @@ public static class CpuParallel
         s_count = count;
         s_chunks = chunks;
         s_error = null;
-        s_postedAt = Stopwatch.GetTimestamp();
+        if (CpuProfiler.Enabled) s_postedAt = Stopwatch.GetTimestamp();
         Volatile.Write(ref s_pending, needed);
         for (int w = 0; w < needed; w++)
         {
@@ -214,7 +214,7 @@ public static class CpuParallel
         }
 
         var spinner = new SpinWait();
-        long joinStart = Stopwatch.GetTimestamp();
+        long joinStart = CpuProfiler.Enabled ? Stopwatch.GetTimestamp() : 0;
         while (Volatile.Read(ref s_pending) != 0) spinner.SpinOnce(sleep1Threshold: -1);
         if (CpuProfiler.Enabled) CpuProfiler.Add("Parallel.CallerWaits", Stopwatch.GetTimestamp() - joinStart);
         s_body = null;
