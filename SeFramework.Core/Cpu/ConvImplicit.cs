@@ -108,8 +108,8 @@ internal static unsafe class ConvImplicit
         public readonly int[] Offsets;       // per im2col row t = (c, r, s) of one group, see the class summary
         // In place: a pointwise conv (1×1, stride 1, unpadded) reads its input as it is, images C·H·W apart with no zero
         // tail; ReadEnd is then the end of the input, which whole-vector copies must not pass (null when padded).
-        public readonly bool InPlace;
         public readonly float* ReadEnd;
+        public bool InPlace => ReadEnd != null;
 
         public Layout(in Conv2dGeometry g) : this(g, null) { }
 
@@ -125,9 +125,9 @@ internal static unsafe class ConvImplicit
             PhasePlane = PhaseRows * Pitch;
             Plane = checked(st * st * PhasePlane);
             Cols = (g.P - 1) * Pitch + g.Q;
-            InPlace = input != null && g.IsPointwise;
-            ImageSize = InPlace ? (long)g.C * Plane : (long)g.C * Plane + NR;
-            ReadEnd = InPlace ? input + (long)g.N * ImageSize : null;
+            bool inPlace = input != null && g.IsPointwise;
+            ImageSize = inPlace ? (long)g.C * Plane : (long)g.C * Plane + NR;
+            ReadEnd = inPlace ? input + (long)g.N * ImageSize : null;
             Offsets = new int[g.ColRows];
             int t = 0;
             for (int c = 0; c < g.CPerGroup; c++)
