@@ -582,8 +582,6 @@ internal sealed unsafe partial class CpuBackend
     {
         using var _profile = CpuProfiler.Op(reluOutput != null ? "BatchNormReluBackward" : "BatchNormBackward");
         var dims = BnDims(x);
-        if (reluOutput != null && !reluOutput.Layout.Shape.SequenceEqual(x.Layout.Shape))
-            throw new ArgumentException($"BatchNormBackward: reluOutput {reluOutput.Layout} must have the input's shape {x.Layout} (it is the y of the forward with relu).");
         if (x.DType == DType.Float32)
             BnBackward<float>(training, dims, Addr<float>(x), Addr<float>(dy), Addr<float>(weight), Addr<float>(saveMean), Addr<float>(saveInvStd), Addr<float>(dx), Addr<float>(dweight), Addr<float>(dbias), Addr<float>(reluOutput));
         else

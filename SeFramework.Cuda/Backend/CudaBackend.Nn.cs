@@ -167,8 +167,6 @@ public sealed unsafe partial class CudaBackend
         {
             // Composed: dy masked by reluOutput > 0 (the ReLU backward kernel, reluOutput in its x slot) into a temporary,
             // then the plain batch-norm backward on it.
-            if (!reluOutput.Layout.Shape.SequenceEqual(x.Layout.Shape))
-                throw new ArgumentException($"BatchNormBackward: reluOutput {reluOutput.Layout} must have the input's shape {x.Layout} (it is the y of the forward with relu).");
             var masked = Tensor.Empty(x.Shape, x.DType, x.Device);
             try
             {
