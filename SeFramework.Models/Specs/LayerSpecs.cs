@@ -179,7 +179,7 @@ public sealed class NamedSequential : Module
 
     // An eval-mode batch norm after a conv, with nothing for autograd to record: the pair can run folded.
     private static bool FoldsIntoConv(Tensor x, Conv2d conv, BatchNorm2d bn) =>
-        !bn.Training && x.Rank == 4 && !SeFramework.Autograd.GradNode.WillRecord(x, conv.Weight, conv.Bias, bn.Weight, bn.Bias);
+        !bn.Training && !SeFramework.Autograd.GradNode.WillRecord(x, conv.Weight, conv.Bias, bn.Weight, bn.Bias);
 
     /// <summary>Releases <paramref name="intermediate"/>, a tensor a block computed and passed on, unless it shares
     /// storage with the block's <paramref name="input"/> (the caller's) or the <paramref name="output"/> it returns
