@@ -72,6 +72,12 @@ internal sealed unsafe partial class CpuBackend
                 affine[k] = T.CreateTruncating(scale);
                 affine[g.K + k] = T.CreateTruncating(shift);
             }
+            if (typeof(T) == typeof(float) && ConvWinograd.Applies(g))
+            {
+                ConvWinograd.Forward(x.Pointer<float>(), weight.Pointer<float>(), y.Pointer<float>(), g,
+                    new ConvImplicit.Epilogue((float*)affine, (float*)affine + g.K, relu));
+                return;
+            }
             if (typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.Applies(g))
             {
                 ConvImplicit.Forward(x.Pointer<float>(), weight.Pointer<float>(), y.Pointer<float>(), g,
@@ -130,6 +136,11 @@ internal sealed unsafe partial class CpuBackend
     private static void ConvForward<T>(nint xAddr, nint wAddr, nint biasAddr, nint yAddr, Conv2dGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (typeof(T) == typeof(float) && ConvWinograd.Applies(g))
+        {
+            ConvWinograd.Forward((float*)xAddr, (float*)wAddr, (float*)yAddr, g, new ConvImplicit.Epilogue(null, (float*)biasAddr, false));
+            return;
+        }
         if (typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.Applies(g))
         {
             ConvImplicit.Forward((float*)xAddr, (float*)wAddr, (float*)biasAddr, (float*)yAddr, g);
@@ -309,6 +320,11 @@ internal sealed unsafe partial class CpuBackend
     private static void ConvBackwardFilter<T>(nint xAddr, nint dyAddr, nint dwAddr, Conv2dGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (typeof(T) == typeof(float) && ConvWinograd.FilterApplies(g))
+        {
+            ConvWinograd.BackwardFilter((float*)xAddr, (float*)dyAddr, (float*)dwAddr, g);
+            return;
+        }
         if (typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.FilterDotApplies(g))
         {
             ConvImplicit.BackwardFilterDot((float*)xAddr, (float*)dyAddr, (float*)dwAddr, g);

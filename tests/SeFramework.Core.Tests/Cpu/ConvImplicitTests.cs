@@ -1,4 +1,4 @@
-// ConvImplicitTests: the float32 implicit-GEMM convolution (forward, stride-1 backward-data through the flipped forward,
+// ConvImplicitTests: the float32 implicit-GEMM convolution (Winograd switched off) (forward, stride-1 backward-data through the flipped forward,
 // strided 1×1 backward-data through a pointwise forward, backward-filter by padded-width GEMM or lane dot products;
 // strides via phase planes) against ReferenceNn on awkward shapes.
 using SeFramework.Backends;
@@ -72,6 +72,8 @@ public sealed class ConvImplicitTests
         const double tol = 1e-4;
 
         int saved = CpuParallel.MaxThreads;
+        bool winograd = ConvWinograd.Enabled;
+        ConvWinograd.Enabled = false; // the 3×3 stride-1 shapes would take Winograd (ConvWinogradTests covers that)
         try
         {
             float[]? y1 = null;
@@ -106,6 +108,7 @@ public sealed class ConvImplicitTests
         finally
         {
             CpuParallel.MaxThreads = saved;
+            ConvWinograd.Enabled = winograd;
         }
     }
 

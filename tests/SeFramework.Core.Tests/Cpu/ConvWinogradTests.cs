@@ -1,0 +1,143 @@
+// ConvWinogradTests: the float32 Winograd F(2×2, 3×3) convolution (forward, stride-1 backward-data through the flipped
+// forward, backward-filter, the inference batch-norm epilogue) against ReferenceNn on awkward shapes, and which
+// convolutions it takes.
+using SeFramework.Backends;
+using SeFramework.Cpu;
+using Xunit;
+
+namespace SeFramework.Core.Tests.Cpu;
+
+[Collection(nameof(CpuThreadsCollection))]
+public sealed class ConvWinogradTests
+{
+    public static TheoryData<int, int, int, int, int, int> Shapes => new()
+    {
+        // N, C, H, W, K, padding
+        { 1, 8, 7, 5, 8, 1 },       // batch 1, odd output: the last tile row and column hang over by one
+        { 3, 9, 9, 11, 13, 1 },     // C = 9, K = 13 (a 12-row panel + 1); 30 tiles per image: segments off the 16-lane grid
+        { 2, 8, 1, 1, 8, 1 },       // 1×1 spatial: one tile, only the centre tap sees data
+        { 2, 8, 6, 7, 10, 0 },      // padding 0
+        { 2, 8, 5, 6, 9, 2 },       // padding 2: output larger than the input
+        { 2, 16, 32, 32, 16, 1 },   // se_resnet20 stage 1: 16 tiles per tile row, whole vectors
+        { 4, 64, 8, 8, 64, 1 },     // se_resnet20 stage 3: 16 tiles per image, 4 tile rows per vector
+        { 2, 12, 14, 14, 20, 1 },   // 49 tiles per image (ResNet-50's 14×14 stage): vectors across tile rows, a 1-lane tail
+        { 3, 24, 7, 7, 36, 1 },     // 7×7: 4×4 tiles clipped to 7 outputs
+        { 2, 300, 4, 6, 24, 1 },    // C = 300: two KC blocks of the GEMM depth, K a multiple of 12
+        { 70, 8, 4, 4, 8, 1 },      // 280 tiles: blocks and backward-filter chunks split images, 2 workers
+        { 5, 40, 9, 8, 44, 1 },     // K = 44 = 3·12 + 8, C = 40 (neither a multiple of 16), 20 tiles per image
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Winograd_matches_the_direct_reference(int n, int c, int h, int w, int k, int pad)
+    {
+        using var scope = TensorScope.Begin();
+        int p = h + 2 * pad - 2, q = w + 2 * pad - 2;
+        var g = new Conv2dGeometry(n, c, h, w, k, 3, 3, p, q, 1, pad, 1, 1);
+        if (!ConvWinograd.Applies(g)) Assert.Skip("no AVX-512 on this CPU (or SE_CONV_WINOGRAD=0): Winograd is not used");
+        var be = BackendRegistry.For(Device.Cpu);
+        var x = Tensor.RandN(new[] { n, c, h, w }, new Rng(1));
+        var weight = Tensor.RandN(new[] { k, c, 3, 3 }, new Rng(2));
+        var bias = Tensor.RandN(new[] { k }, new Rng(3));
+        var dy = Tensor.RandN(new[] { n, k, p, q }, new Rng(4));
+        var yRef = new float[n * k * p * q];
+        ReferenceNn.Conv2dForward<float>(x.Span<float>(), weight.Span<float>(), bias.Span<float>(), yRef, g);
+        var dxRef = new float[n * c * h * w];
+        ReferenceNn.Conv2dBackwardData<float>(dy.Span<float>(), weight.Span<float>(), dxRef, g);
+        var dwRef = new float[k * c * 9];
+        var dbRef = new float[k];
+        ReferenceNn.Conv2dBackwardFilter<float>(x.Span<float>(), dy.Span<float>(), dwRef, dbRef, g);
+        // Sums of up to C·9 (forward), K·9 (backward-data) or N·P·Q (backward-filter) products of unit normals, through
+        // transforms with coefficients 0, ±1 and ±½: a few 1e-6 relative from the direct sums; a wrong tap or a lost
+        // tile is off by ~1. The filter sums run to 9 × 280 products, so their tolerance scales with √(N·P·Q).
+        const double tol = 1e-4;
+        double filterTol = 1e-4 * Math.Max(1, Math.Sqrt(n * p * q / 100.0));
+
+        int saved = CpuParallel.MaxThreads;
+        try
+        {
+            float[]? y1 = null;
+            foreach (int threads in new[] { 1, 2 })
+            {
+                CpuParallel.MaxThreads = threads;
+                var y = Tensor.Empty(new[] { n, k, p, q });
+                be.Conv2dForward(x, weight, bias, y, g);
+                AssertClose(yRef, y.ToFloatArray(), tol, $"forward, {threads} threads");
+                // Forward sums every output in one fixed order whatever the thread count.
+                if (y1 == null) y1 = y.ToFloatArray();
+                else Assert.Equal(y1, y.ToFloatArray());
+
+                var dx = Tensor.Empty(x.Shape);
+                be.Conv2dBackwardData(dy, weight, dx, g);
+                AssertClose(dxRef, dx.ToFloatArray(), tol, $"backward data, {threads} threads");
+
+                var dw = Tensor.Full(weight.Shape, float.NaN); // overwritten, not accumulated into
+                var db = Tensor.Empty(bias.Shape);
+                be.Conv2dBackwardFilter(x, dy, dw, db, g);
+                AssertClose(dwRef, dw.ToFloatArray(), filterTol, $"backward filter, {threads} threads");
+                AssertClose(dbRef, db.ToFloatArray(), tol, $"backward bias, {threads} threads");
+            }
+        }
+        finally
+        {
+            CpuParallel.MaxThreads = saved;
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Folded_batch_norm_epilogue_matches_the_unfused_ops(bool relu)
+    {
+        // Inference conv → BN (→ ReLU) through Winograd's epilogue against the reference conv, then the batch norm's
+        // affine map computed in float64 and the ReLU, on a shape whose tiles hang over the output.
+        using var scope = TensorScope.Begin();
+        var g = new Conv2dGeometry(3, 16, 7, 9, 20, 3, 3, 7, 9, 1, 1, 1, 1);
+        if (!ConvWinograd.Applies(g)) Assert.Skip("no AVX-512 on this CPU (or SE_CONV_WINOGRAD=0): Winograd is not used");
+        var be = BackendRegistry.For(Device.Cpu);
+        var x = Tensor.RandN(new[] { 3, 16, 7, 9 }, new Rng(1));
+        var weight = Tensor.RandN(new[] { 20, 16, 3, 3 }, new Rng(2));
+        var mean = Tensor.RandN(new[] { 20 }, new Rng(3));
+        var variance = Tensor.RandN(new[] { 20 }, new Rng(4)).Abs() + 0.5f;
+        var gamma = Tensor.RandN(new[] { 20 }, new Rng(5));
+        var beta = Tensor.RandN(new[] { 20 }, new Rng(6));
+        var y = Tensor.Empty(new[] { 3, 20, 7, 9 });
+        be.Conv2dBatchNormInference(x, weight, null, mean, variance, gamma, beta, 1e-5, y, g, relu);
+        var conv = new float[3 * 20 * 63];
+        ReferenceNn.Conv2dForward<float>(x.Span<float>(), weight.Span<float>(), ReadOnlySpan<float>.Empty, conv, g);
+        float[] m = mean.ToFloatArray(), v = variance.ToFloatArray(), ga = gamma.ToFloatArray(), be2 = beta.ToFloatArray();
+        var expected = new float[conv.Length];
+        for (int i = 0; i < conv.Length; i++)
+        {
+            int ch = i / 63 % 20;
+            double s = ga[ch] / Math.Sqrt(v[ch] + 1e-5), e = conv[i] * s + (be2[ch] - m[ch] * s);
+            expected[i] = (float)(relu ? Math.Max(e, 0) : e);
+        }
+        AssertClose(expected, y.ToFloatArray(), 1e-4, relu ? "conv + BN + ReLU" : "conv + BN");
+        if (relu) Assert.DoesNotContain(y.ToFloatArray(), f => f < 0 || float.IsNegative(f));
+    }
+
+    [Fact]
+    public void Takes_stride_1_3x3_single_group_convs_with_enough_channels()
+    {
+        static Conv2dGeometry G(int c, int k, int stride = 1, int pad = 1, int groups = 1, int r = 3, int dil = 1) =>
+            new(2, c, 16, 16, k, r, r, Conv2dGeometry.OutputSize(16, r, stride, pad, dil), Conv2dGeometry.OutputSize(16, r, stride, pad, dil), stride, pad, dil, groups);
+        if (!ConvWinograd.Applies(G(16, 16))) Assert.Skip("no AVX-512 on this CPU (or SE_CONV_WINOGRAD=0): Winograd is not used");
+        Assert.True(ConvWinograd.Applies(G(8, 8, pad: 0)));
+        Assert.False(ConvWinograd.Applies(G(3, 16)));            // the stem's 3 input channels
+        Assert.False(ConvWinograd.Applies(G(16, 4)));            // SE-sized outputs
+        Assert.False(ConvWinograd.Applies(G(16, 32, stride: 2))); // a downsampling conv
+        Assert.False(ConvWinograd.Applies(G(32, 32, groups: 4))); // grouped (ResNeXt)
+        Assert.False(ConvWinograd.Applies(G(16, 16, r: 1, pad: 0)));
+        Assert.False(ConvWinograd.Applies(G(16, 16, pad: 2, dil: 2)));
+        Assert.False(ConvWinograd.Applies(G(16, 16, pad: 3)));
+    }
+
+    private static void AssertClose(float[] expected, float[] actual, double tol, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(actual[i] - expected[i]) <= tol * (1 + Math.Abs(expected[i])),
+                $"{what}: element {i} is {actual[i]:G9}, expected {expected[i]:G9}");
+    }
+}
