@@ -514,9 +514,9 @@ internal static unsafe class ConvWinograd
     // ---- backward-filter ------------------------------------------------------------------------------------------------
 
     // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C, 3, 3) (overwritten).
-    // Chunks of tiles, split into one contiguous range of chunks per worker: per chunk, V (16, C, tiles) and D = A dY Aᵀ
-    // (16, K, tiles), then dU_ξ (K, C) += D_ξ · V_ξᵀ by lane-parallel dot products over the tiles. The workers' dU are
-    // added in worker order, then dw = Gᵀ dU G.
+    // Chunks of tiles, in contiguous groups of chunks that the threads take in turn: per chunk, V (16, C, tiles) and D = A dY Aᵀ
+    // (16, K, tiles), then dU_ξ (K, C) += D_ξ · V_ξᵀ by lane-parallel dot products over the tiles. The groups' dU are
+    // added in group order, then dw = Gᵀ dU G.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void BackwardFilter(float* x, float* dy, float* dw, in Conv2dGeometry g)
     {
@@ -526,14 +526,16 @@ internal static unsafe class ConvWinograd
         int ct = Math.Clamp((2 * 1024 * 1024 / (64 * (g.C + g.K))) / NR * NR, NR, 4096);
         int chunks = (int)((tiles + ct - 1) / ct);
         long macs = tiles * 16 * g.C * g.K;
-        int workers = macs >= 1L << 18 ? Math.Min(CpuParallel.MaxThreads, chunks) : 1;
+        // Partial sums per fixed group of chunks (several per thread, taken in turn: a late worker takes fewer), added in
+        // group order.
+        int workers = macs >= 1L << 18 && CpuParallel.MaxThreads > 1 ? Math.Min(CpuParallel.MaxThreads * ConvImplicit.FilterChunksPerThread, chunks) : 1;
         long uFloats = 16L * g.K * g.C;
         var partials = new nint[workers];
         var gg = g;
         nint xAddr = (nint)x, dyAddr = (nint)dy;
         try
         {
-            CpuParallel.For(workers, 1, (start, end) =>
+            CpuParallel.ForBlocks(workers, workers, (start, end) =>
             {
                 var segs = stackalloc Segment[ct + 2];
                 for (int wk = start; wk < end; wk++)

@@ -216,7 +216,7 @@ public static class CpuParallel
         var spinner = new SpinWait();
         long joinStart = CpuProfiler.Enabled ? Stopwatch.GetTimestamp() : 0;
         while (Volatile.Read(ref s_pending) != 0) spinner.SpinOnce(sleep1Threshold: -1);
-        if (CpuProfiler.Enabled) CpuProfiler.Add("Parallel.CallerWaits", Stopwatch.GetTimestamp() - joinStart);
+        if (CpuProfiler.Enabled) CpuProfiler.Add("Parallel.CallerWaits in " + (CpuProfiler.Current ?? "(no op)"), Stopwatch.GetTimestamp() - joinStart);
         s_body = null;
         Exception? error = callerError ?? s_error;
         s_error = null;

@@ -40,21 +40,32 @@ public static class CpuProfiler
     /// <c>using var _ = CpuProfiler.Op("Conv2dForward");</c></summary>
     public static Scope Op(string? name) => new(Enabled ? name : null);
 
+    /// <summary>The innermost op being timed on this thread (null when none or when profiling is off): where a wait such as
+    /// Parallel.CallerWaits is charged.</summary>
+    [ThreadStatic] private static string? t_current;
+
+    /// <summary>The innermost timed op of this thread, for naming the waits inside it.</summary>
+    internal static string? Current => t_current;
+
     public readonly struct Scope : IDisposable
     {
-        private readonly string? _name;
+        private readonly string? _name, _outer;
         private readonly long _start;
 
         internal Scope(string? name)
         {
             _name = name;
             _start = name == null ? 0 : Stopwatch.GetTimestamp();
+            if (name == null) return;
+            _outer = t_current;
+            t_current = name;
         }
 
         public void Dispose()
         {
             if (_name == null) return;
             Add(_name, Stopwatch.GetTimestamp() - _start);
+            t_current = _outer;
         }
     }
 
