@@ -172,10 +172,10 @@ internal static unsafe class ConvWinograd
     /// <summary>Per-thread scratch of the transforms of one image plane. Pad: the zero-padded plane stored as two planes of
     /// its even and odd padded rows, (TY + 2) rows of Pitch = 2·TX + 2 floats each (the borders are written zero once and
     /// never again: every plane writes the same interior positions). Cols: 4 column-transformed arrays over those rows.
-    /// Even, Odd: the even and odd columns of each of them.</summary>
+    /// Even, Odd: the even and odd columns of each of them. Staging: 16 ξ vectors of a partial group of tiles.</summary>
     private sealed class Scratch : IDisposable
     {
-        public readonly float* Pad, Cols, Even, Odd;
+        public readonly float* Pad, Cols, Even, Odd, Staging;
         public readonly int Pitch, PadPlane, ColsStride, HalfStride;
         private readonly long _floats;
 
@@ -185,11 +185,12 @@ internal static unsafe class ConvWinograd
             PadPlane = (t.TY + 2) * Pitch + 32;
             ColsStride = (t.TY + 1) * Pitch + 64;
             HalfStride = ColsStride / 2 + 32;
-            _floats = 2L * PadPlane + 4L * ColsStride + 8L * HalfStride;
+            _floats = 2L * PadPlane + 4L * ColsStride + 8L * HalfStride + 16 * 16;
             Pad = (float*)CpuAllocator.Rent(_floats * sizeof(float), zero: true);
             Cols = Pad + 2 * PadPlane;
             Even = Cols + 4 * ColsStride;
             Odd = Even + 4 * HalfStride;
+            Staging = Odd + 4 * HalfStride;
         }
 
         public void Dispose() => CpuAllocator.Return(Pad, _floats * sizeof(float));
@@ -230,19 +231,25 @@ internal static unsafe class ConvWinograd
 
         public float* Panel(int xi, int u) => Base + xi * XiStride + (long)(u >> 5) * Rows * NR;
 
-        // Lanes [0, count) of v -> positions u … u + count − 1 of (ξ, row).
+        /// <summary>Where a transform writes the 16 ξ vectors of tiles u … u + count − 1 of one row: straight into the
+        /// panels (ξ at dst + ξ·stride) when they are 16 lanes inside one panel, else into <paramref name="staging"/> (ξ at
+        /// staging + 16·ξ), which <see cref="Scatter"/> then copies lane by lane.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Put(int xi, int row, int u, int count, Vector512<float> v)
+        public bool Target(int row, int u, int count, float* staging, out float* dst, out long stride)
         {
-            int lane = u & 31;
-            float* dst = Panel(xi, u) + row * NR + lane;
-            if (count == 16 && lane <= 16)
-            {
-                v.Store(dst);
-                return;
-            }
-            for (int l = 0; l < count; l++, u++)
-                Panel(xi, u)[row * NR + (u & 31)] = v[l];
+            bool direct = count == 16 && (u & 31) <= 16;
+            dst = direct ? Base + (long)(u >> 5) * Rows * NR + row * NR + (u & 31) : staging;
+            stride = direct ? XiStride : 16;
+            return direct;
+        }
+
+        // staging (16 ξ × 16 lanes) -> lanes [0, count) of each ξ at positions u … u + count − 1 of row.
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public void Scatter(float* staging, int row, int u, int count)
+        {
+            for (int xi = 0; xi < 16; xi++)
+                for (int l = 0; l < count; l++)
+                    Panel(xi, u + l)[row * NR + ((u + l) & 31)] = staging[16 * xi + l];
         }
     }
 
@@ -289,10 +296,11 @@ internal static unsafe class ConvWinograd
             // m(f') = f' + f' / TX for the 16 tiles, relative to m(f) (a span of at most 31).
             var fv = iota + Vector512.Create(f);
             var rowOf = Vector512.ConvertToInt32(Vector512.Floor((Vector512.ConvertToSingle(fv) + Vector512.Create(0.5f)) * inv));
-            int m0 = f + f / tx;
+            int m0 = f + rowOf.ToScalar();
             var idx = fv + rowOf - Vector512.Create(m0);
             var idx1 = idx + Vector512<int>.One;
             int off = m0 - mBase;
+            bool direct = v.Target(c, u, count, s.Staging, out float* dst, out long ds);
             for (int i = 0; i < 4; i++)
             {
                 float* ev = s.Even + i * hs + off, od = s.Odd + i * hs + off;
@@ -300,11 +308,13 @@ internal static unsafe class ConvWinograd
                 var oLo = Vector512.Load(od); var oHi = Vector512.Load(od + 16);
                 var e0 = Avx512F.PermuteVar16x32x2(eLo, idx, eHi); var e1 = Avx512F.PermuteVar16x32x2(eLo, idx1, eHi);
                 var o0 = Avx512F.PermuteVar16x32x2(oLo, idx, oHi); var o1 = Avx512F.PermuteVar16x32x2(oLo, idx1, oHi);
-                v.Put(4 * i, c, u, count, e0 - e1);
-                v.Put(4 * i + 1, c, u, count, o0 + e1);
-                v.Put(4 * i + 2, c, u, count, e1 - o0);
-                v.Put(4 * i + 3, c, u, count, o0 - o1);
+                float* d = dst + 4 * i * ds;
+                (e0 - e1).Store(d);
+                (o0 + e1).Store(d + ds);
+                (e1 - o0).Store(d + 2 * ds);
+                (o0 - o1).Store(d + 3 * ds);
             }
+            if (!direct) v.Scatter(s.Staging, c, u, count);
         }
     }
 
@@ -337,15 +347,18 @@ internal static unsafe class ConvWinograd
         for (int f = seg.First; f < seg.End; f += 16)
         {
             int count = Math.Min(16, seg.End - f), u = seg.Pos + f - seg.First;
+            bool direct = d.Target(k, u, count, s.Staging, out float* dst, out long ds);
             for (int i = 0; i < 4; i++)
             {
                 var e = Vector512.Load(s.Even + i * hs + f - fBase);
                 var o = Vector512.Load(s.Odd + i * hs + f - fBase);
-                d.Put(4 * i, k, u, count, e);
-                d.Put(4 * i + 1, k, u, count, e + o);
-                d.Put(4 * i + 2, k, u, count, e - o);
-                d.Put(4 * i + 3, k, u, count, -o);
+                float* p = dst + 4 * i * ds;
+                e.Store(p);
+                (e + o).Store(p + ds);
+                (e - o).Store(p + 2 * ds);
+                (-o).Store(p + 3 * ds);
             }
+            if (!direct) d.Scatter(s.Staging, k, u, count);
         }
     }
 
@@ -448,12 +461,21 @@ internal static unsafe class ConvWinograd
         long xiStride = XiStrideOf(g.K, tb), pq = (long)g.P * g.Q;
         float* z = stackalloc float[64];
         var zero = Vector512<float>.Zero;
+        // The tile (ty, tx) of each group of 16 tiles' first lane (no divisions in the per-channel loop).
+        int groups = (seg.End - seg.First + 15) / 16;
+        int* firstRow = stackalloc int[groups], firstCol = stackalloc int[groups];
+        for (int gi = 0; gi < groups; gi++)
+        {
+            int f = seg.First + 16 * gi;
+            firstRow[gi] = f / t.TX;
+            firstCol[gi] = f - firstRow[gi] * t.TX;
+        }
         for (int k = 0; k < g.K; k++)
         {
             float* yk = y + ((long)seg.N * g.K + k) * pq;
             var scale = Vector512.Create(epi.Scale == null ? 1f : epi.Scale[k]);
             var shift = Vector512.Create(epi.Shift == null ? 0f : epi.Shift[k]);
-            for (int f = seg.First; f < seg.End; f += 16)
+            for (int f = seg.First, gi = 0; f < seg.End; f += 16, gi++)
             {
                 int count = Math.Min(16, seg.End - f);
                 float* m = mBuf + (long)k * tb + seg.Pos + f - seg.First;
@@ -486,9 +508,9 @@ internal static unsafe class ConvWinograd
                 Avx512F.PermuteVar16x32x2(y10, InterleaveLow, y11).Store(z + 32);
                 Avx512F.PermuteVar16x32x2(y10, InterleaveHigh, y11).Store(z + 48);
                 // Lanes in runs of one tile row: lane l of the run is tile (ty, tx0 + l), output columns 2(tx0 + l), +1.
-                for (int l = 0; l < count;)
+                for (int l = 0, ty = firstRow[gi], tx0 = firstCol[gi]; l < count; ty++, tx0 = 0)
                 {
-                    int ty = (f + l) / t.TX, tx0 = (f + l) % t.TX, run = Math.Min(t.TX - tx0, count - l);
+                    int run = Math.Min(t.TX - tx0, count - l);
                     int col = 2 * tx0, len = Math.Min(2 * run, g.Q - col), row = 2 * ty;
                     CopyFloats(z + 2 * l, yk + (long)row * g.Q + col, len);
                     if (row + 1 < g.P) CopyFloats(z + 32 + 2 * l, yk + (long)(row + 1) * g.Q + col, len);

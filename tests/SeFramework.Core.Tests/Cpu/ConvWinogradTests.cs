@@ -19,6 +19,7 @@ public sealed class ConvWinogradTests
         { 2, 8, 6, 7, 10, 0 },      // padding 0
         { 2, 8, 5, 6, 9, 2 },       // padding 2: output larger than the input
         { 2, 16, 32, 32, 16, 1 },   // se_resnet20 stage 1: 16 tiles per tile row, whole vectors
+        { 2, 48, 32, 32, 40, 1 },   // blocks of 64 tiles (4 tile rows of 16): blocks and filter chunks start mid-image
         { 4, 64, 8, 8, 64, 1 },     // se_resnet20 stage 3: 16 tiles per image, 4 tile rows per vector
         { 2, 12, 14, 14, 20, 1 },   // 49 tiles per image (ResNet-50's 14×14 stage): vectors across tile rows, a 1-lane tail
         { 3, 24, 7, 7, 36, 1 },     // 7×7: 4×4 tiles clipped to 7 outputs
