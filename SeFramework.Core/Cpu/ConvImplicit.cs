@@ -83,6 +83,12 @@ internal static unsafe class ConvImplicit
     /// A/B timings).</summary>
     internal static bool Enabled = Environment.GetEnvironmentVariable("SE_CONV_IMPLICIT") != "0";
 
+    /// <summary>Off: pointwise convs pack every B block as other convs do (tests compare the two; SE_PW_INPLACE=0 for A/B
+    /// timings). On: their full 32-column panels are read straight from x by the micro-kernel (measured at 1 thread:
+    /// ResNet-50's 256→64 1×1 forward 10.4–11.1 → 8.8–9.3 ms; the packing had cost as much as a fifth of the multiply-adds
+    /// when the conv has few output channels, each packed float feeding only K/16 vector FMAs).</summary>
+    internal static bool PointwiseReadsInPlace = Environment.GetEnvironmentVariable("SE_PW_INPLACE") != "0";
+
     /// <summary>Float convolutions on a CPU with AVX-512 (the kernels are the Vector512 ones). A pointwise convolution
     /// (1×1, stride 1, unpadded) packs its panels from the input itself, a strided 1×1 from the stride² phases of it; either
     /// way the weights are packed once per call instead of once per image (2048×1024 of them in a ResNet-50 projection)
@@ -335,6 +341,8 @@ internal static unsafe class ConvImplicit
         // Per panel of the block: where its C tile goes (y or cBlock) and that destination's row stride.
         float** panelC = stackalloc float*[NC / NR];
         int* panelLd = stackalloc int[NC / NR];
+        // Per panel, when the block's B is read in place: the offset of its first column in x (image and position).
+        long* panelSrc = stackalloc long[NC / NR];
         try
         {
             fixed (int* off = lay.Offsets)
@@ -362,24 +370,33 @@ internal static unsafe class ConvImplicit
                         float* yG = y + (long)gi * kg * pq;
                         // A panel inside one image writes its C tile straight into y (row stride P·Q; measured faster
                         // than the scratch even at P·Q = 1024, 4 KiB-strided rows); a panel across images goes to cBlock.
+                        // B read in place (pointwise convs): when every panel is 32 columns of one image, the micro-kernel
+                        // reads its rows straight from x (row stride = the plane), with no packing; a plane of a multiple of
+                        // 1024 floats would put the rows in one L1 set, so those pack.
+                        bool readInPlace = PointwiseReadsInPlace && lay.InPlace && nc % NR == 0 && lay.Plane % 1024 != 0;
                         for (int pi = 0; pi * NR < nc; pi++)
                         {
                             int col0 = jc + pi * NR, cols = Math.Min(NR, nc - pi * NR), r0 = col0 % pq;
                             bool direct = r0 + cols <= pq;
                             panelC[pi] = direct ? yG + col0 / pq * kpq + r0 : cBlock + pi * NR;
                             panelLd[pi] = direct ? pq : ldc;
+                            panelSrc[pi] = col0 / pq * lay.ImageSize + r0;
+                            readInPlace &= direct;
                         }
                         for (int pc = 0; pc < crs; pc += KC)
                         {
                             int kc = Math.Min(KC, crs - pc);
-                            PackSegments(xb, off + pc, kc, nc, segSrc, segDst, segLen, segEnd, ws.B, lay.ReadEnd);
+                            if (!readInPlace) PackSegments(xb, off + pc, kc, nc, segSrc, segDst, segLen, segEnd, ws.B, lay.ReadEnd);
                             float beta = pc == 0 ? 0f : 1f;
                             for (int ir = row0; ir < row1; ir += MR)
                             {
                                 int rows = Math.Min(MR, row1 - ir);
                                 float* aPanel = aG + (long)mPad * pc + (long)ir * kc;
                                 for (int jr = 0, pi = 0; jr < nc; jr += NR, pi++)
-                                    GemmKernels.Kernel512(kc, aPanel, ws.B + (long)jr * kc, NR, panelC[pi] + (long)ir * panelLd[pi], panelLd[pi], 1f, beta, rows, Math.Min(NR, nc - jr), ws.Tile);
+                                {
+                                    float* bPanel = readInPlace ? xb + (long)pc * lay.Plane + panelSrc[pi] : ws.B + (long)jr * kc;
+                                    GemmKernels.Kernel512(kc, aPanel, bPanel, readInPlace ? lay.Plane : NR, panelC[pi] + (long)ir * panelLd[pi], panelLd[pi], 1f, beta, rows, Math.Min(NR, nc - jr), ws.Tile);
+                                }
                             }
                         }
                         var epiG = epi.From(gi * kg + row0);

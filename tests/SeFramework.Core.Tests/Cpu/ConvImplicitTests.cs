@@ -36,6 +36,7 @@ public sealed class ConvImplicitTests
         { 2, 6, 5, 7, 8, 1, 1, 1, 0, 1, 2 },    // 1×1 stride 1, groups 2: input read in place, segments across output rows
         { 3, 5, 3, 3, 7, 1, 1, 1, 0, 1, 1 },    // pointwise, P·Q = 9: three images in one panel, the last one ends the input
         { 4, 16, 23, 23, 24, 1, 1, 1, 0, 1, 1 }, // pointwise, P·Q = 529 ≥ NC: one image per unit, 17-column tail panels
+        { 3, 20, 8, 8, 13, 1, 1, 1, 0, 1, 1 },  // pointwise, P·Q = 64: whole panels inside images, B read in place (no packing)
         { 2, 5, 6, 6, 4, 1, 1, 2, 0, 1, 1 },    // 1×1 stride 2 (a projection shortcut; backward-data scatters a pointwise conv)
         { 2, 6, 7, 5, 4, 1, 1, 3, 0, 1, 2 },    // 1×1 stride 3, groups 2, odd sizes
         // ≥ 64 Ki weights: packed (and flipped for backward-data) by several threads in (group, KC block, 96-row slab)
@@ -163,6 +164,7 @@ public sealed class ConvImplicitTests
     [InlineData(3, 5, 3, 3, 7, 1, 0)]     // pointwise, P·Q = 9: the last image's rows end mid-vector
     [InlineData(1, 4, 5, 7, 13, 1, 0)]    // pointwise, one image, P·Q = 35: a 3-column tail segment
     [InlineData(4, 16, 23, 23, 24, 1, 0)] // pointwise, P·Q = 529: one image per unit, a 17-column tail
+    [InlineData(2, 3, 8, 8, 5, 1, 0)]     // pointwise, P·Q = 64: B read in place, the last panel ends at the input's end
     [InlineData(2, 3, 7, 7, 5, 3, 1)]     // 3×3 pad 1: the padded copy's last row is a 7-float masked load
     [InlineData(3, 2, 5, 20, 4, 3, 1)]    // 3×3 pad 1, W = 20: a vector and a 4-float masked tail per row
     public unsafe void Forward_never_reads_past_the_end_of_its_input(int n, int c, int h, int w, int k, int r, int pad)
