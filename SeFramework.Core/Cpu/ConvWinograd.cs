@@ -19,7 +19,7 @@ namespace SeFramework.Cpu;
 /// direct convolution to within float rounding (a few 1e-7 relative), but not bit for bit. Forward results do not depend
 /// on the thread count (each tile's outputs are summed by one thread in a fixed order).
 /// </summary>
-internal static unsafe class ConvWinograd
+internal static unsafe partial class ConvWinograd
 {
     private const int MR = GemmKernels.MR512, NR = GemmKernels.NR512, KC = GemmPacked.KC;
 
@@ -31,7 +31,7 @@ internal static unsafe class ConvWinograd
     /// output channels (below that the transforms cost more than the multiply-adds they save), on AVX-512.</summary>
     internal static bool Applies(in Conv2dGeometry g) =>
         Enabled && g.R == 3 && g.S == 3 && g.Stride == 1 && g.Dilation == 1 && g.Groups == 1 && g.Padding <= 2
-        && g.P > 0 && g.Q > 0 && g.C >= 8 && g.K >= 8 && (long)g.N * Tiling.Of(g).PerImage <= int.MaxValue / 2
+        && g.P > 0 && g.Q > 0 && g.C >= 8 && g.K >= 8 && (long)g.N * Tiling.Of(g, 2).PerImage <= int.MaxValue / 2
         && Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
     /// <summary>Backward-filter by Winograd where it measured faster than the implicit GEMM (1 thread, batch 128 / 8): with
@@ -40,19 +40,31 @@ internal static unsafe class ConvWinograd
     /// products over a chunk's few hundred tiles spend too much on their final lane sums (0.6–1.0×).</summary>
     internal static bool FilterApplies(in Conv2dGeometry g) => Applies(g) && g.C >= 32 && g.K >= 32 && g.C + g.K <= 128;
 
-    /// <summary>The 2×2 output tiles: TY × TX per image (the last row / column of tiles may hang over the output by one).</summary>
+    /// <summary>Largest output tile size m of F(m×m, 3×3): 4 (36 GEMMs, 4× fewer multiply-adds) unless SE_WINOGRAD_TILE=2 or a
+    /// test sets 2 (16 GEMMs, 2.25×; its transforms have only 0, ±1, ±½ and round less).</summary>
+    internal static int TileSize = Environment.GetEnvironmentVariable("SE_WINOGRAD_TILE") == "2" ? 2 : 4;
+
+    /// <summary>The tile size for one convolution: 4×4 tiles where an image has at least 16 of them (a whole vector of
+    /// tiles per image plane: the transforms run 16 tiles of one image at a time, and with fewer each plane would take the
+    /// lane-by-lane path; measured: se_resnet20's 8×8 stage 4× slower forward with 4×4 tiles), else 2×2.</summary>
+    private static int TileSizeFor(in Conv2dGeometry g) => TileSize == 4 && Tiling.Of(g, 4).PerImage >= 16 ? 4 : 2;
+
+    /// <summary>The m×m output tiles: TY × TX per image (the last row / column of tiles may hang over the output), and the
+    /// (m + 2)² positions ξ of a transformed tile.</summary>
     private readonly struct Tiling
     {
-        public readonly int TY, TX, PerImage;
+        public readonly int M, TY, TX, PerImage, Xis;
 
-        private Tiling(int ty, int tx)
+        private Tiling(int m, int ty, int tx)
         {
+            M = m;
             TY = ty;
             TX = tx;
             PerImage = ty * tx;
+            Xis = (m + 2) * (m + 2);
         }
 
-        public static Tiling Of(in Conv2dGeometry g) => new((g.P + 1) / 2, (g.Q + 1) / 2);
+        public static Tiling Of(in Conv2dGeometry g, int m) => new(m, (g.P + m - 1) / m, (g.Q + m - 1) / m);
     }
 
     /// <summary>One image's share of a block of tiles: tiles [First, End) of image N (flat index ty·TX + tx), at block
@@ -74,8 +86,8 @@ internal static unsafe class ConvWinograd
     }
 
     /// <summary>Tiles per block: a multiple of 32 (a micro-kernel panel) with the block's transformed inputs and products,
-    /// 16·(C + K)·tiles floats, near 512 KiB (half of a Zen 4 core's L2), 32 to 512 tiles.</summary>
-    private static int BlockTiles(int c, int k) => Math.Clamp((512 * 1024 / (64 * (c + k))) / NR * NR, NR, 512);
+    /// ξ·(C + K)·tiles floats, near 512 KiB (half of a Zen 4 core's L2), 32 to 512 tiles.</summary>
+    private static int BlockTiles(int c, int k, int xis) => Math.Clamp((512 * 1024 / (4 * xis * (c + k))) / NR * NR, NR, 512);
 
     // ---- transformed, packed weights ---------------------------------------------------------------------------------
 
@@ -130,23 +142,26 @@ internal static unsafe class ConvWinograd
 
     // w: (K, C, 3, 3) -> per ξ, per KC block of C, ceil(K / MR) packed A panels of kc × MR (the layout Kernel512 reads):
     // ξ's panels start at packed + ξ·mPad·C, its KC block at + mPad·pc, its panel of rows ir at + ir·kc.
-    private static float* PackTransformedWeights(float* w, in Conv2dGeometry g, out int mPad, out long packedFloats)
+    private static float* PackTransformedWeights(float* w, in Conv2dGeometry g, int tileSize, out int mPad, out long packedFloats)
     {
-        int k = g.K, c = g.C;
+        int k = g.K, c = g.C, m = tileSize, xis = (m + 2) * (m + 2);
         int mp = (k + MR - 1) / MR * MR;
         mPad = mp;
         long xi = (long)k * c;
-        float* u = (float*)CpuAllocator.Rent(16 * xi * sizeof(float), zero: false);
-        packedFloats = 16L * mp * c;
+        float* u = (float*)CpuAllocator.Rent(xis * xi * sizeof(float), zero: false);
+        packedFloats = (long)xis * mp * c;
         float* packed = (float*)CpuAllocator.Rent(packedFloats * sizeof(float), zero: false);
         try
         {
             nint wAddr = (nint)w, uAddr = (nint)u, pAddr = (nint)packed;
             // Weight transforms in blocks of 8 output channels, then packing in (ξ, KC block) tasks.
             CpuParallel.For((k + 7) / 8, xi >= 1 << 14 ? 1 : (k + 7) / 8, (start, end) =>
-                TransformWeights((float*)wAddr, (float*)uAddr, start * 8, Math.Min(k, end * 8), k, c));
+            {
+                if (m == 4) TransformWeights4((float*)wAddr, (float*)uAddr, start * 8, Math.Min(k, end * 8), k, c);
+                else TransformWeights((float*)wAddr, (float*)uAddr, start * 8, Math.Min(k, end * 8), k, c);
+            });
             int kBlocks = (c + KC - 1) / KC;
-            CpuParallel.For(16 * kBlocks, xi >= 1 << 14 ? 1 : 16 * kBlocks, (start, end) =>
+            CpuParallel.For(xis * kBlocks, xi >= 1 << 14 ? 1 : xis * kBlocks, (start, end) =>
             {
                 for (int task = start; task < end; task++)
                 {
@@ -157,7 +172,7 @@ internal static unsafe class ConvWinograd
         }
         finally
         {
-            CpuAllocator.Return(u, 16 * xi * sizeof(float));
+            CpuAllocator.Return(u, xis * xi * sizeof(float));
         }
         return packed;
     }
@@ -194,6 +209,37 @@ internal static unsafe class ConvWinograd
         }
 
         public void Dispose() => CpuAllocator.Return(Pad, _floats * sizeof(float));
+    }
+
+    /// <summary>The scratch of the tile size in use, and the transforms that go with it.</summary>
+    private sealed class Scratches : IDisposable
+    {
+        private readonly Scratch? _s2;
+        private readonly Scratch4? _s4;
+
+        public Scratches(in Tiling t)
+        {
+            if (t.M == 4) _s4 = new Scratch4(t);
+            else _s2 = new Scratch(t);
+        }
+
+        public void Input(float* plane, in Conv2dGeometry g, in Tiling t, in Segment seg, int c, in PanelBuffer v)
+        {
+            if (_s4 != null) TransformInput4(plane, g, t, seg, c, v, _s4);
+            else TransformInput(plane, g, t, seg, c, v, _s2!);
+        }
+
+        public void Gradient(float* plane, in Conv2dGeometry g, in Tiling t, in Segment seg, int k, in PanelBuffer d)
+        {
+            if (_s4 != null) TransformGradient4(plane, g, t, seg, k, d, _s4);
+            else TransformGradient(plane, g, t, seg, k, d, _s2!);
+        }
+
+        public void Dispose()
+        {
+            _s2?.Dispose();
+            _s4?.Dispose();
+        }
     }
 
     // src (count floats, count ≤ 2·16·n) -> even[i] = src[2i], odd[i] = src[2i + 1] for i < count / 2 (whole vectors).
@@ -245,9 +291,9 @@ internal static unsafe class ConvWinograd
 
         // staging (16 ξ × 16 lanes) -> lanes [0, count) of each ξ at positions u … u + count − 1 of row.
         [MethodImpl(MethodImplOptions.NoInlining)]
-        public void Scatter(float* staging, int row, int u, int count)
+        public void Scatter(float* staging, int row, int u, int count, int xis)
         {
-            for (int xi = 0; xi < 16; xi++)
+            for (int xi = 0; xi < xis; xi++)
                 for (int l = 0; l < count; l++)
                     Panel(xi, u + l)[row * NR + ((u + l) & 31)] = staging[16 * xi + l];
         }
@@ -314,7 +360,7 @@ internal static unsafe class ConvWinograd
                 (e1 - o0).Store(d + 2 * ds);
                 (o0 - o1).Store(d + 3 * ds);
             }
-            if (!direct) v.Scatter(s.Staging, c, u, count);
+            if (!direct) v.Scatter(s.Staging, c, u, count, 16);
         }
     }
 
@@ -358,26 +404,26 @@ internal static unsafe class ConvWinograd
                 (e - o).Store(p + 2 * ds);
                 (-o).Store(p + 3 * ds);
             }
-            if (!direct) d.Scatter(s.Staging, k, u, count);
+            if (!direct) d.Scatter(s.Staging, k, u, count, 16);
         }
     }
 
     // ---- forward ------------------------------------------------------------------------------------------------------
 
     // x: (N, C, H, W), w: (K, C, 3, 3) -> y: (N, K, P, Q) = epilogue(conv(x, w)) per output channel.
-    // Per block of tiles: V (16, C, tiles) = input transforms; M_ξ (K, tiles) = U_ξ · V_ξ by the 12×32 micro-kernel;
-    // y tiles = Aᵀ M A, then the epilogue, written to y.
+    // Per block of tiles: V (ξ, C, tiles) = input transforms; M_ξ (K, tiles) = U_ξ · V_ξ by the 12×32 micro-kernel;
+    // y tiles = Aᵀ M A, then the epilogue, written to y (ξ: 16 positions for 2×2 tiles, 36 for 4×4).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Forward(float* x, float* w, float* y, in Conv2dGeometry g, ConvImplicit.Epilogue epilogue)
     {
-        var t = Tiling.Of(g);
+        var t = Tiling.Of(g, TileSizeFor(g));
         long tiles = (long)g.N * t.PerImage;
-        int tb = BlockTiles(g.C, g.K), blocks = (int)((tiles + tb - 1) / tb);
+        int xis = t.Xis, tb = BlockTiles(g.C, g.K, xis), blocks = (int)((tiles + tb - 1) / tb);
         float* packed;
         int mPad;
         long packedFloats;
         using (CpuProfiler.Op("Conv.WinogradWeights"))
-            packed = PackTransformedWeights(w, g, out mPad, out packedFloats);
+            packed = PackTransformedWeights(w, g, t.M, out mPad, out packedFloats);
         try
         {
             var gg = g;
@@ -385,16 +431,16 @@ internal static unsafe class ConvWinograd
             int mp = mPad;
             nint xAddr = (nint)x, yAddr = (nint)y, aAddr = (nint)packed;
             int threads = Math.Min(CpuParallel.MaxThreads, blocks);
-            long macs = tiles * 16 * g.C * g.K;
+            long macs = tiles * xis * g.C * g.K;
             int[] next = [0];
             CpuParallel.For(macs >= 1L << 18 ? threads : 1, 1, (_, _) =>
             {
-                long vFloats = 16 * XiStrideOf(gg.C, tb) + 64, mFloats = 16 * XiStrideOf(gg.K, tb) + 64;
+                long vFloats = xis * XiStrideOf(gg.C, tb) + 64, mFloats = xis * XiStrideOf(gg.K, tb) + 64;
                 float* vBuf = (float*)CpuAllocator.Rent(vFloats * sizeof(float), zero: false);
                 float* mBuf = (float*)CpuAllocator.Rent(mFloats * sizeof(float), zero: false);
                 float* tile = stackalloc float[MR * NR];
                 var segs = stackalloc Segment[tb + 2];
-                using var scratch = new Scratch(t);
+                using var scratch = new Scratches(t);
                 try
                 {
                     for (int b = Interlocked.Increment(ref next[0]) - 1; b < blocks; b = Interlocked.Increment(ref next[0]) - 1)
@@ -407,13 +453,14 @@ internal static unsafe class ConvWinograd
                             {
                                 float* image = (float*)xAddr + (long)segs[si].N * gg.C * gg.H * gg.W;
                                 for (int c = 0; c < gg.C; c++)
-                                    TransformInput(image + (long)c * gg.H * gg.W, gg, t, segs[si], c, v, scratch);
+                                    scratch.Input(image + (long)c * gg.H * gg.W, gg, t, segs[si], c, v);
                             }
                         using (CpuProfiler.Op("Conv.WinogradGemm"))
-                            BlockGemm((float*)aAddr, mp, v, mBuf, tb, nb, gg.K, gg.C, tile);
+                            BlockGemm((float*)aAddr, mp, v, mBuf, tb, nb, gg.K, gg.C, xis, tile);
                         using (CpuProfiler.Op("Conv.WinogradOutput"))
                             for (int si = 0; si < segCount; si++)
-                                TransformOutput(mBuf, tb, segs[si], (float*)yAddr, gg, t, epi);
+                                if (t.M == 4) TransformOutput4(mBuf, tb, segs[si], (float*)yAddr, gg, t, epi);
+                                else TransformOutput(mBuf, tb, segs[si], (float*)yAddr, gg, t, epi);
                     }
                 }
                 finally
@@ -432,9 +479,9 @@ internal static unsafe class ConvWinograd
     // M_ξ (K, nb) with row stride tb at mBuf + ξ·XiStrideOf(K, tb) = U_ξ (packed A panels) · V_ξ (C, nb) (B panels of the block), per ξ
     // and KC block of C: each element sums its C products in KC-block order.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BlockGemm(float* packed, int mPad, in PanelBuffer v, float* mBuf, int tb, int nb, int k, int c, float* tile)
+    private static void BlockGemm(float* packed, int mPad, in PanelBuffer v, float* mBuf, int tb, int nb, int k, int c, int xis, float* tile)
     {
-        for (int xi = 0; xi < 16; xi++)
+        for (int xi = 0; xi < xis; xi++)
         {
             float* aXi = packed + (long)xi * mPad * c;
             float* mXi = mBuf + xi * XiStrideOf(k, tb);
@@ -536,22 +583,23 @@ internal static unsafe class ConvWinograd
     // ---- backward-filter ------------------------------------------------------------------------------------------------
 
     // x: (N, C, H, W), dy: (N, K, P, Q) -> dw: (K, C, 3, 3) (overwritten).
-    // Chunks of tiles, in contiguous groups of chunks that the threads take in turn: per chunk, V (16, C, tiles) and D = A dY Aᵀ
-    // (16, K, tiles), then dU_ξ (K, C) += D_ξ · V_ξᵀ by lane-parallel dot products over the tiles. The groups' dU are
+    // Chunks of tiles, in contiguous groups of chunks that the threads take in turn: per chunk, V (ξ, C, tiles) and D = A dY Aᵀ
+    // (ξ, K, tiles), then dU_ξ (K, C) += D_ξ · V_ξᵀ by lane-parallel dot products over the tiles. The groups' dU are
     // added in group order, then dw = Gᵀ dU G.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void BackwardFilter(float* x, float* dy, float* dw, in Conv2dGeometry g)
     {
-        var t = Tiling.Of(g);
+        var t = Tiling.Of(g, TileSizeFor(g));
         long tiles = (long)g.N * t.PerImage;
+        int xis = t.Xis;
         // Chunks of ~2 MiB of transformed tiles.
-        int ct = Math.Clamp((2 * 1024 * 1024 / (64 * (g.C + g.K))) / NR * NR, NR, 4096);
+        int ct = Math.Clamp((2 * 1024 * 1024 / (4 * xis * (g.C + g.K))) / NR * NR, NR, 4096);
         int chunks = (int)((tiles + ct - 1) / ct);
-        long macs = tiles * 16 * g.C * g.K;
+        long macs = tiles * xis * g.C * g.K;
         // Partial sums per fixed group of chunks (several per thread, taken in turn: a late worker takes fewer), added in
         // group order.
         int workers = macs >= 1L << 18 && CpuParallel.MaxThreads > 1 ? Math.Min(CpuParallel.MaxThreads * ConvImplicit.FilterChunksPerThread, chunks) : 1;
-        long uFloats = 16L * g.K * g.C;
+        long uFloats = (long)xis * g.K * g.C;
         var partials = new nint[workers];
         var gg = g;
         nint xAddr = (nint)x, dyAddr = (nint)dy;
@@ -564,12 +612,12 @@ internal static unsafe class ConvWinograd
                 {
                     float* acc = (float*)CpuAllocator.Rent(uFloats * sizeof(float), zero: true);
                     partials[wk] = (nint)acc;
-                    long vFloats = 16 * XiStrideOf(gg.C, ct) + 64, dFloats = 16 * XiStrideOf(gg.K, ct) + 64;
+                    long vFloats = xis * XiStrideOf(gg.C, ct) + 64, dFloats = xis * XiStrideOf(gg.K, ct) + 64;
                     float* vBuf = (float*)CpuAllocator.Rent(vFloats * sizeof(float), zero: false);
                     float* dBuf = (float*)CpuAllocator.Rent(dFloats * sizeof(float), zero: false);
                     // Separate scratches: each keeps its own zero borders (the two copies have different pitches).
-                    using var scratch = new Scratch(t);
-                    using var gradScratch = new Scratch(t);
+                    using var scratch = new Scratches(t);
+                    using var gradScratch = new Scratches(t);
                     try
                     {
                         int c0 = (int)((long)chunks * wk / workers), c1 = (int)((long)chunks * (wk + 1) / workers);
@@ -580,7 +628,7 @@ internal static unsafe class ConvWinograd
                             var v = new PanelBuffer(vBuf, gg.C, ct);
                             var d = new PanelBuffer(dBuf, gg.K, ct);
                             if (nb % NR != 0)
-                                for (int xi = 0; xi < 16; xi++)
+                                for (int xi = 0; xi < xis; xi++)
                                 {
                                     // Zero lanes past the last tile in the last panel (the dot products run over whole panels).
                                     new Span<float>(v.Panel(xi, nb), gg.C * NR).Clear();
@@ -591,13 +639,13 @@ internal static unsafe class ConvWinograd
                                 {
                                     float* image = (float*)xAddr + (long)segs[si].N * gg.C * gg.H * gg.W;
                                     for (int c = 0; c < gg.C; c++)
-                                        TransformInput(image + (long)c * gg.H * gg.W, gg, t, segs[si], c, v, scratch);
+                                        scratch.Input(image + (long)c * gg.H * gg.W, gg, t, segs[si], c, v);
                                     float* grad = (float*)dyAddr + (long)segs[si].N * gg.K * gg.P * gg.Q;
                                     for (int k = 0; k < gg.K; k++)
-                                        TransformGradient(grad + (long)k * gg.P * gg.Q, gg, t, segs[si], k, d, gradScratch);
+                                        gradScratch.Gradient(grad + (long)k * gg.P * gg.Q, gg, t, segs[si], k, d);
                                 }
                             using (CpuProfiler.Op("Conv.WinogradFilterDot"))
-                                for (int xi = 0; xi < 16; xi++)
+                                for (int xi = 0; xi < xis; xi++)
                                     FilterDots(d, v, xi, (nb + NR - 1) / NR, gg.K, gg.C, acc + xi * (long)gg.K * gg.C);
                         }
                     }
@@ -614,7 +662,8 @@ internal static unsafe class ConvWinograd
                 float* p = (float*)partials[wk];
                 for (long i = 0; i < uFloats; i++) total[i] += p[i];
             }
-            InverseTransformFilter(total, dw, g.K, g.C);
+            if (t.M == 4) InverseTransformFilter4(total, dw, g.K, g.C);
+            else InverseTransformFilter(total, dw, g.K, g.C);
         }
         finally
         {

@@ -26,11 +26,30 @@ public sealed class ConvWinogradTests
         { 2, 300, 4, 6, 24, 1 },    // C = 300: two KC blocks of the GEMM depth, K a multiple of 12
         { 70, 8, 4, 4, 8, 1 },      // 280 tiles: blocks and backward-filter chunks split images, 2 workers
         { 5, 40, 9, 8, 44, 1 },     // K = 44 = 3·12 + 8, C = 40 (neither a multiple of 16), 20 tiles per image
+        // Shapes with ≥ 16 4×4 tiles per image, which take F(4×4) when it is on (smaller images keep 2×2 tiles):
+        { 1, 8, 13, 15, 9, 1 },     // batch 1, 13×15 outputs: the last tile row and column hang over by 3 and 1
+        { 2, 10, 18, 17, 14, 0 },   // padding 0
+        { 2, 9, 14, 13, 11, 2 },    // padding 2
+        { 2, 300, 16, 16, 20, 1 },  // C = 300: two KC blocks of the GEMM depth
+        { 6, 40, 20, 20, 36, 1 },   // 25 tiles per image (partial vectors), blocks of 32 tiles across images, Winograd filter
     };
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void Winograd_matches_the_direct_reference(int n, int c, int h, int w, int k, int pad)
+    public void Winograd_2x2_tiles_match_the_direct_reference(int n, int c, int h, int w, int k, int pad) =>
+        MatchesReference(n, c, h, w, k, pad, tileSize: 2, relTol: 2e-6);
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Winograd_4x4_tiles_match_the_direct_reference(int n, int c, int h, int w, int k, int pad) =>
+        MatchesReference(n, c, h, w, k, pad, tileSize: 4, relTol: 2e-5);
+
+    // Forward, backward-data and backward-filter (plus bias) at 1 and 2 threads against ReferenceNn. Each output is a sum
+    // of products (C·9 in forward, K·9 in backward-data, N·P·Q·… in backward-filter) that the transforms regroup: its
+    // error is bounded by relTol times the sum of the products' magnitudes (the same conv of |x|, |w|, |dy|), plus 1e-6.
+    // Measured on these shapes: F(2×2) within 1e-6 of that scale, F(4×4) (coefficients up to 8 and 1/24) within 5e-6: the
+    // tolerances leave 2× and 4× margin. A wrong tap or a lost tile is off by a whole product (~1e-2 to 1 of the scale).
+    private static void MatchesReference(int n, int c, int h, int w, int k, int pad, int tileSize, double relTol)
     {
         using var scope = TensorScope.Begin();
         int p = h + 2 * pad - 2, q = w + 2 * pad - 2;
@@ -41,20 +60,24 @@ public sealed class ConvWinogradTests
         var weight = Tensor.RandN(new[] { k, c, 3, 3 }, new Rng(2));
         var bias = Tensor.RandN(new[] { k }, new Rng(3));
         var dy = Tensor.RandN(new[] { n, k, p, q }, new Rng(4));
+        float[] xs = x.ToFloatArray(), ws = weight.ToFloatArray(), dys = dy.ToFloatArray();
+        float[] xAbs = Abs(xs), wAbs = Abs(ws), dyAbs = Abs(dys);
         var yRef = new float[n * k * p * q];
-        ReferenceNn.Conv2dForward<float>(x.Span<float>(), weight.Span<float>(), bias.Span<float>(), yRef, g);
+        var yScale = new float[yRef.Length];
+        ReferenceNn.Conv2dForward<float>(xs, ws, bias.Span<float>(), yRef, g);
+        ReferenceNn.Conv2dForward<float>(xAbs, wAbs, ReadOnlySpan<float>.Empty, yScale, g);
         var dxRef = new float[n * c * h * w];
-        ReferenceNn.Conv2dBackwardData<float>(dy.Span<float>(), weight.Span<float>(), dxRef, g);
+        var dxScale = new float[dxRef.Length];
+        ReferenceNn.Conv2dBackwardData<float>(dys, ws, dxRef, g);
+        ReferenceNn.Conv2dBackwardData<float>(dyAbs, wAbs, dxScale, g);
         var dwRef = new float[k * c * 9];
+        var dwScale = new float[dwRef.Length];
         var dbRef = new float[k];
-        ReferenceNn.Conv2dBackwardFilter<float>(x.Span<float>(), dy.Span<float>(), dwRef, dbRef, g);
-        // Sums of up to C·9 (forward), K·9 (backward-data) or N·P·Q (backward-filter) products of unit normals, through
-        // transforms with coefficients 0, ±1 and ±½: a few 1e-6 relative from the direct sums; a wrong tap or a lost
-        // tile is off by ~1. The filter sums run to 9 × 280 products, so their tolerance scales with √(N·P·Q).
-        const double tol = 1e-4;
-        double filterTol = 1e-4 * Math.Max(1, Math.Sqrt(n * p * q / 100.0));
+        ReferenceNn.Conv2dBackwardFilter<float>(xs, dys, dwRef, dbRef, g);
+        ReferenceNn.Conv2dBackwardFilter<float>(xAbs, dyAbs, dwScale, new float[k], g);
 
-        int saved = CpuParallel.MaxThreads;
+        int saved = CpuParallel.MaxThreads, savedTile = ConvWinograd.TileSize;
+        ConvWinograd.TileSize = tileSize;
         try
         {
             float[]? y1 = null;
@@ -63,26 +86,37 @@ public sealed class ConvWinogradTests
                 CpuParallel.MaxThreads = threads;
                 var y = Tensor.Empty(new[] { n, k, p, q });
                 be.Conv2dForward(x, weight, bias, y, g);
-                AssertClose(yRef, y.ToFloatArray(), tol, $"forward, {threads} threads");
+                AssertWithinScale(yRef, yScale, y.ToFloatArray(), relTol, $"forward, {threads} threads");
                 // Forward sums every output in one fixed order whatever the thread count.
                 if (y1 == null) y1 = y.ToFloatArray();
                 else Assert.Equal(y1, y.ToFloatArray());
 
                 var dx = Tensor.Empty(x.Shape);
                 be.Conv2dBackwardData(dy, weight, dx, g);
-                AssertClose(dxRef, dx.ToFloatArray(), tol, $"backward data, {threads} threads");
+                AssertWithinScale(dxRef, dxScale, dx.ToFloatArray(), relTol, $"backward data, {threads} threads");
 
                 var dw = Tensor.Full(weight.Shape, float.NaN); // overwritten, not accumulated into
                 var db = Tensor.Empty(bias.Shape);
                 be.Conv2dBackwardFilter(x, dy, dw, db, g);
-                AssertClose(dwRef, dw.ToFloatArray(), filterTol, $"backward filter, {threads} threads");
-                AssertClose(dbRef, db.ToFloatArray(), tol, $"backward bias, {threads} threads");
+                AssertWithinScale(dwRef, dwScale, dw.ToFloatArray(), relTol, $"backward filter, {threads} threads");
+                AssertClose(dbRef, db.ToFloatArray(), 1e-4, $"backward bias, {threads} threads");
             }
         }
         finally
         {
             CpuParallel.MaxThreads = saved;
+            ConvWinograd.TileSize = savedTile;
         }
+    }
+
+    private static float[] Abs(float[] a) => a.Select(MathF.Abs).ToArray();
+
+    private static void AssertWithinScale(float[] expected, float[] scale, float[] actual, double relTol, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(actual[i] - expected[i]) <= relTol * scale[i] + 1e-6,
+                $"{what}: element {i} is {actual[i]:G9}, expected {expected[i]:G9} (products' magnitude {scale[i]:G6})");
     }
 
     [Theory]
