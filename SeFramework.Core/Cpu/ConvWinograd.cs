@@ -34,11 +34,13 @@ internal static unsafe partial class ConvWinograd
         && g.P > 0 && g.Q > 0 && g.C >= 8 && g.K >= 8 && (long)g.N * Tiling.Of(g, 2).PerImage <= int.MaxValue / 2
         && Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
-    /// <summary>Backward-filter by Winograd where it measured faster than the implicit GEMM (1 thread, batch 128 / 8): with
-    /// 32 ≤ C, K and C + K ≤ 128 (se_resnet20's 32- and 64-channel stages 1.1× and 2.2×, ResNet-50's 64-channel stage 1.9×).
-    /// With 16 channels the transforms cost more than the GEMM saves (0.85×); from 128 channels the lane-parallel dot
-    /// products over a chunk's few hundred tiles spend too much on their final lane sums (0.6–1.0×).</summary>
-    internal static bool FilterApplies(in Conv2dGeometry g) => Applies(g) && g.C >= 32 && g.K >= 32 && g.C + g.K <= 128;
+    /// <summary>Backward-filter by Winograd where it measured faster than the implicit GEMM (1 thread, batch 128 / 8): C + K ≤
+    /// 128, with 2×2 tiles 32 ≤ C, K (se_resnet20's 8×8 stage 2.2×, 2×2 tiles with 16 channels 0.85×), with 4×4 tiles
+    /// 16 ≤ C, K (se_resnet20's 32×32 stage 1.1–1.3×, its 16×16 stage 1.5×, ResNet-50's 56×56 stage 1.0–1.3×). From 128
+    /// channels the lane-parallel dot products over a chunk's few hundred tiles spend too much on their final lane sums
+    /// (0.6–1.0×).</summary>
+    internal static bool FilterApplies(in Conv2dGeometry g) =>
+        Applies(g) && g.C + g.K <= 128 && Math.Min(g.C, g.K) >= (TileSizeFor(g) == 4 ? 16 : 32);
 
     /// <summary>Largest output tile size m of F(m×m, 3×3): 4 (36 GEMMs, 4× fewer multiply-adds) unless SE_WINOGRAD_TILE=2 or a
     /// test sets 2 (16 GEMMs, 2.25×; its transforms have only 0, ±1, ±½ and round less).</summary>
