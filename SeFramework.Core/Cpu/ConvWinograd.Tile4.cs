@@ -151,19 +151,12 @@ internal static unsafe partial class ConvWinograd
         }
         int ps = s.PhaseStride;
         for (int i = 0; i < 6; i++) SplitPhases4(s.Cols + i * cs, lanes, s.Phases + 4 * i * ps, ps);
-        var iota = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        var inv = Vector512.Create(1f / tx);
         int mBase = ty0 * (tx + 1);
         for (int f = seg.First; f < seg.End; f += 16)
         {
             int count = Math.Min(16, seg.End - f), u = seg.Pos + f - seg.First;
-            // m(f') = f' + f' / TX for the 16 tiles, relative to m(f) (a span of at most 31).
-            var fv = iota + Vector512.Create(f);
-            var rowOf = Vector512.ConvertToInt32(Vector512.Floor((Vector512.ConvertToSingle(fv) + Vector512.Create(0.5f)) * inv));
-            int m0 = f + rowOf.ToScalar();
-            var idx = fv + rowOf - Vector512.Create(m0);
+            var idx = GroupPairIndex(f, tx, mBase, out int off);
             var idx1 = idx + Vector512<int>.One;
-            int off = m0 - mBase;
             bool direct = v.Target(c, u, count, s.Staging, out float* dst, out long ds);
             for (int i = 0; i < 6; i++)
             {
@@ -203,15 +196,9 @@ internal static unsafe partial class ConvWinograd
         long xiStride = XiStrideOf(g.K, tb), pq = (long)g.P * g.Q;
         float* z = stackalloc float[4 * 64];
         var col = stackalloc Vector512<float>[24]; // (Aᵀ M)[a, j] at col[4j + a]
-        var zero = Vector512<float>.Zero;
         int groups = (seg.End - seg.First + 15) / 16;
         int* firstRow = stackalloc int[groups], firstCol = stackalloc int[groups];
-        for (int gi = 0; gi < groups; gi++)
-        {
-            int f = seg.First + 16 * gi;
-            firstRow[gi] = f / t.TX;
-            firstCol[gi] = f - firstRow[gi] * t.TX;
-        }
+        GroupStarts(seg, t.TX, firstRow, firstCol);
         bool rowsFit = (t.TX == 4 || t.TX == 8 || t.TX == 16) && g.Q == 4 * t.TX;
         long q1Off = rowsFit ? QuarterOffset(1, t.TX, g.Q) : 0, q2Off = rowsFit ? QuarterOffset(2, t.TX, g.Q) : 0;
         long q3Off = rowsFit ? QuarterOffset(3, t.TX, g.Q) : 0;
@@ -236,20 +223,9 @@ internal static unsafe partial class ConvWinograd
                 for (int a = 0; a < 4; a++)
                 {
                     OutputTransform6(col[a], col[4 + a], col[8 + a], col[12 + a], col[16 + a], col[20 + a],
-                        out var y0, out var y1, out var y2, out var y3);
-                    if (affine)
-                    {
-                        y0 = Vector512.FusedMultiplyAdd(y0, scale, shift); y1 = Vector512.FusedMultiplyAdd(y1, scale, shift);
-                        y2 = Vector512.FusedMultiplyAdd(y2, scale, shift); y3 = Vector512.FusedMultiplyAdd(y3, scale, shift);
-                    }
-                    if (epi.Relu)
-                    {
-                        // v > 0 ? v : +0, as Tensor.Relu (NaN and −0 give +0).
-                        y0 = Vector512.ConditionalSelect(Vector512.GreaterThan(y0, zero), y0, zero);
-                        y1 = Vector512.ConditionalSelect(Vector512.GreaterThan(y1, zero), y1, zero);
-                        y2 = Vector512.ConditionalSelect(Vector512.GreaterThan(y2, zero), y2, zero);
-                        y3 = Vector512.ConditionalSelect(Vector512.GreaterThan(y3, zero), y3, zero);
-                    }
+                        out var r0, out var r1, out var r2, out var r3);
+                    var y0 = Finish(r0, scale, shift, affine, epi.Relu); var y1 = Finish(r1, scale, shift, affine, epi.Relu);
+                    var y2 = Finish(r2, scale, shift, affine, epi.Relu); var y3 = Finish(r3, scale, shift, affine, epi.Relu);
                     // Output row a of the 16 tiles: lane l's four outputs at z[64a + 4l ..]: two rounds of 2-way interleaving.
                     var lo02 = Avx512F.PermuteVar16x32x2(y0, InterleaveLow, y2); var hi02 = Avx512F.PermuteVar16x32x2(y0, InterleaveHigh, y2);
                     var lo13 = Avx512F.PermuteVar16x32x2(y1, InterleaveLow, y3); var hi13 = Avx512F.PermuteVar16x32x2(y1, InterleaveHigh, y3);

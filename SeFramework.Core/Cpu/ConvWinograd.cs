@@ -1,5 +1,6 @@
 // ConvWinograd: float32 3×3 stride-1 convolutions (forward, and so stride-1 backward-data, and backward-filter) by Winograd's
-// minimal filtering F(2×2, 3×3) on AVX-512: 16 batched GEMMs of 2.25× fewer multiply-adds than the direct convolution.
+// minimal filtering on AVX-512: the drivers, the F(2×2, 3×3) transforms (16 GEMMs, 2.25× fewer multiply-adds than the
+// direct convolution) and what both tile sizes share; the F(4×4, 3×3) transforms are in ConvWinograd.Tile4.cs.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -8,15 +9,16 @@ using SeFramework.Backends;
 namespace SeFramework.Cpu;
 
 /// <summary>
-/// Winograd F(2×2, 3×3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016). The output is cut into
-/// 2×2 tiles, tile (ty, tx) of image n reading the 4×4 input patch d at padded rows 2ty.., columns 2tx.. (zeros outside
-/// the image). With Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1] and
-/// Aᵀ = [1 1 1 0; 0 1 −1 −1], each output tile is Y = Aᵀ [Σ_c U_kc ⊙ V_c] A with U = G w Gᵀ, V = Bᵀ d B: for each of the 16
-/// positions ξ of the 4×4 transformed tiles, M_ξ (K, tiles) = U_ξ (K, C) · V_ξ (C, tiles), a GEMM run by the packed
-/// 12×32 micro-kernel. Backward-filter is the transpose: dU_ξ (K, C) = Σ_tiles (A dY Aᵀ)_ξ (K, tiles) · V_ξᵀ and
-/// dw = Gᵀ dU G. The transforms are vectorised over 16 tiles at a time; tiles are processed in blocks that keep their
-/// transformed inputs and products in L2. The transforms' coefficients are 0, ±1 and ±½, so the result is that of the
-/// direct convolution to within float rounding (a few 1e-7 relative), but not bit for bit. Forward results do not depend
+/// Winograd F(m×m, 3×3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), m = 4 where an image
+/// has at least 16 4×4 tiles, else 2. The output is cut into m×m tiles, tile (ty, tx) of image n reading the
+/// (m + 2)² input patch d at padded rows m·ty.., columns m·tx.. (zeros outside the image). For m = 2, with
+/// Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1] and Aᵀ = [1 1 1 0; 0 1 −1 −1], each output
+/// tile is Y = Aᵀ [Σ_c U_kc ⊙ V_c] A with U = G w Gᵀ, V = Bᵀ d B: for each of the (m + 2)² positions ξ of the transformed
+/// tiles, M_ξ (K, tiles) = U_ξ (K, C) · V_ξ (C, tiles), a GEMM run by the packed 12×32 micro-kernel. Backward-filter is the
+/// transpose: dU_ξ (K, C) = Σ_tiles (A dY Aᵀ)_ξ (K, tiles) · V_ξᵀ and dw = Gᵀ dU G. The transforms are vectorised over 16
+/// tiles of one image at a time; tiles are processed in blocks that keep their transformed inputs and products in L2.
+/// The result is that of the direct convolution to within float rounding of the regrouped sums (each output within
+/// ~1e-6 (m = 2) or ~5e-6 (m = 4) of the sum of its products' magnitudes), not bit for bit. Forward results do not depend
 /// on the thread count (each tile's outputs are summed by one thread in a fixed order).
 /// </summary>
 internal static unsafe partial class ConvWinograd
@@ -335,19 +337,12 @@ internal static unsafe partial class ConvWinograd
         }
         int hs = s.HalfStride;
         for (int i = 0; i < 4; i++) Deinterleave(cols + i * cs, lanes, s.Even + i * hs, s.Odd + i * hs);
-        var iota = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        var inv = Vector512.Create(1f / tx);
         int mBase = ty0 * (tx + 1);
         for (int f = seg.First; f < seg.End; f += 16)
         {
             int count = Math.Min(16, seg.End - f), u = seg.Pos + f - seg.First;
-            // m(f') = f' + f' / TX for the 16 tiles, relative to m(f) (a span of at most 31).
-            var fv = iota + Vector512.Create(f);
-            var rowOf = Vector512.ConvertToInt32(Vector512.Floor((Vector512.ConvertToSingle(fv) + Vector512.Create(0.5f)) * inv));
-            int m0 = f + rowOf.ToScalar();
-            var idx = fv + rowOf - Vector512.Create(m0);
+            var idx = GroupPairIndex(f, tx, mBase, out int off);
             var idx1 = idx + Vector512<int>.One;
-            int off = m0 - mBase;
             bool direct = v.Target(c, u, count, s.Staging, out float* dst, out long ds);
             for (int i = 0; i < 4; i++)
             {
@@ -509,16 +504,10 @@ internal static unsafe partial class ConvWinograd
     {
         long xiStride = XiStrideOf(g.K, tb), pq = (long)g.P * g.Q;
         float* z = stackalloc float[64];
-        var zero = Vector512<float>.Zero;
         // The tile (ty, tx) of each group of 16 tiles' first lane (no divisions in the per-channel loop).
         int groups = (seg.End - seg.First + 15) / 16;
         int* firstRow = stackalloc int[groups], firstCol = stackalloc int[groups];
-        for (int gi = 0; gi < groups; gi++)
-        {
-            int f = seg.First + 16 * gi;
-            firstRow[gi] = f / t.TX;
-            firstCol[gi] = f - firstRow[gi] * t.TX;
-        }
+        GroupStarts(seg, t.TX, firstRow, firstCol);
         for (int k = 0; k < g.K; k++)
         {
             float* yk = y + ((long)seg.N * g.K + k) * pq;
@@ -537,21 +526,9 @@ internal static unsafe partial class ConvWinograd
                 var s11 = Vector512.Load(m + 5 * xiStride) - Vector512.Load(m + 9 * xiStride) - Vector512.Load(m + 13 * xiStride);
                 var s12 = Vector512.Load(m + 6 * xiStride) - Vector512.Load(m + 10 * xiStride) - Vector512.Load(m + 14 * xiStride);
                 var s13 = Vector512.Load(m + 7 * xiStride) - Vector512.Load(m + 11 * xiStride) - Vector512.Load(m + 15 * xiStride);
-                var y00 = s00 + s01 + s02; var y01 = s01 - s02 - s03;
-                var y10 = s10 + s11 + s12; var y11 = s11 - s12 - s13;
-                if (epi.Scale != null || epi.Shift != null)
-                {
-                    y00 = Vector512.FusedMultiplyAdd(y00, scale, shift); y01 = Vector512.FusedMultiplyAdd(y01, scale, shift);
-                    y10 = Vector512.FusedMultiplyAdd(y10, scale, shift); y11 = Vector512.FusedMultiplyAdd(y11, scale, shift);
-                }
-                if (epi.Relu)
-                {
-                    // v > 0 ? v : +0, as Tensor.Relu (NaN and −0 give +0).
-                    y00 = Vector512.ConditionalSelect(Vector512.GreaterThan(y00, zero), y00, zero);
-                    y01 = Vector512.ConditionalSelect(Vector512.GreaterThan(y01, zero), y01, zero);
-                    y10 = Vector512.ConditionalSelect(Vector512.GreaterThan(y10, zero), y10, zero);
-                    y11 = Vector512.ConditionalSelect(Vector512.GreaterThan(y11, zero), y11, zero);
-                }
+                bool affine = epi.Scale != null || epi.Shift != null;
+                var y00 = Finish(s00 + s01 + s02, scale, shift, affine, epi.Relu); var y01 = Finish(s01 - s02 - s03, scale, shift, affine, epi.Relu);
+                var y10 = Finish(s10 + s11 + s12, scale, shift, affine, epi.Relu); var y11 = Finish(s11 - s12 - s13, scale, shift, affine, epi.Relu);
                 Avx512F.PermuteVar16x32x2(y00, InterleaveLow, y01).Store(z);
                 Avx512F.PermuteVar16x32x2(y00, InterleaveHigh, y01).Store(z + 16);
                 Avx512F.PermuteVar16x32x2(y10, InterleaveLow, y11).Store(z + 32);
@@ -567,6 +544,38 @@ internal static unsafe partial class ConvWinograd
                 }
             }
         }
+    }
+
+    // The epilogue on one vector of outputs of channel k: v·scale + shift (when affine), then v > 0 ? v : +0 (when relu, as
+    // Tensor.Relu: NaN and −0 give +0).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Finish(Vector512<float> v, Vector512<float> scale, Vector512<float> shift, bool affine, bool relu)
+    {
+        if (affine) v = Vector512.FusedMultiplyAdd(v, scale, shift);
+        return relu ? Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, Vector512<float>.Zero) : v;
+    }
+
+    // Segment seg's groups of 16 tiles -> the tile row and column of each group's first tile (no divisions per channel).
+    private static void GroupStarts(in Segment seg, int tx, int* firstRow, int* firstCol)
+    {
+        for (int gi = 0, f = seg.First; f < seg.End; gi++, f += 16)
+        {
+            firstRow[gi] = f / tx;
+            firstCol[gi] = f - firstRow[gi] * tx;
+        }
+    }
+
+    // The 16 tiles f … f + 15 of an image (tile rows of TX) -> for each, its column pair m(f') = f' + f' / TX (one extra pair
+    // per tile row: a tile reads the pair after its own) relative to m(f), a span of at most 31, for a two-vector permute;
+    // off = m(f) − mBase.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> GroupPairIndex(int f, int tx, int mBase, out int off)
+    {
+        var fv = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) + Vector512.Create(f);
+        var rowOf = Vector512.ConvertToInt32(Vector512.Floor((Vector512.ConvertToSingle(fv) + Vector512.Create(0.5f)) * Vector512.Create(1f / tx)));
+        int m0 = f + rowOf.ToScalar();
+        off = m0 - mBase;
+        return fv + rowOf - Vector512.Create(m0);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

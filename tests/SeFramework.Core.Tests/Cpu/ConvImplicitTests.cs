@@ -1,6 +1,6 @@
-// ConvImplicitTests: the float32 implicit-GEMM convolution (Winograd switched off) (forward, stride-1 backward-data through the flipped forward,
+// ConvImplicitTests: the float32 implicit-GEMM convolution (forward, stride-1 backward-data through the flipped forward,
 // strided 1×1 backward-data through a pointwise forward, backward-filter by padded-width GEMM or lane dot products;
-// strides via phase planes) against ReferenceNn on awkward shapes.
+// strides via phase planes) against ReferenceNn on awkward shapes, with Winograd switched off.
 using SeFramework.Backends;
 using SeFramework.Cpu;
 using Xunit;
@@ -85,7 +85,7 @@ public sealed class ConvImplicitTests
                 be.Conv2dForward(x, weight, bias, y, g);
                 var yRef = new float[n * k * p * q];
                 ReferenceNn.Conv2dForward<float>(x.Span<float>(), weight.Span<float>(), bias.Span<float>(), yRef, g);
-                AssertClose(yRef, y.ToFloatArray(), tol, $"forward, {threads} threads");
+                KernelAssert.AssertClose(yRef, y.ToFloatArray(), tol, $"forward, {threads} threads");
                 // Forward sums every output in one fixed order whatever the thread count.
                 if (y1 == null) y1 = y.ToFloatArray();
                 else Assert.Equal(y1, y.ToFloatArray());
@@ -94,7 +94,7 @@ public sealed class ConvImplicitTests
                 be.Conv2dBackwardData(dy, weight, dx, g);
                 var dxRef = new float[n * c * h * w];
                 ReferenceNn.Conv2dBackwardData<float>(dy.Span<float>(), weight.Span<float>(), dxRef, g);
-                AssertClose(dxRef, dx.ToFloatArray(), tol, $"backward data, {threads} threads");
+                KernelAssert.AssertClose(dxRef, dx.ToFloatArray(), tol, $"backward data, {threads} threads");
 
                 var dw = Tensor.Empty(weight.Shape);
                 var db = Tensor.Empty(bias.Shape);
@@ -102,8 +102,8 @@ public sealed class ConvImplicitTests
                 var dwRef = new float[k * (c / groups) * r * s];
                 var dbRef = new float[k];
                 ReferenceNn.Conv2dBackwardFilter<float>(x.Span<float>(), dy.Span<float>(), dwRef, dbRef, g);
-                AssertClose(dwRef, dw.ToFloatArray(), tol, $"backward filter, {threads} threads");
-                AssertClose(dbRef, db.ToFloatArray(), tol, $"backward bias, {threads} threads");
+                KernelAssert.AssertClose(dwRef, dw.ToFloatArray(), tol, $"backward filter, {threads} threads");
+                KernelAssert.AssertClose(dbRef, db.ToFloatArray(), tol, $"backward bias, {threads} threads");
             }
         }
         finally
@@ -198,7 +198,7 @@ public sealed class ConvImplicitTests
                 fixed (float* wp = weight, yp = y)
                     ConvImplicit.Forward(x, wp, null, yp, g);
                 CpuParallel.MaxThreads = saved;
-                AssertClose(yRef, y, 1e-4, $"forward against a guard page, {threads} threads");
+                KernelAssert.AssertClose(yRef, y, 1e-4, $"forward against a guard page, {threads} threads");
             }
         }
         finally
@@ -217,12 +217,4 @@ public sealed class ConvImplicitTests
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "munmap", SetLastError = true)]
     private static extern int Munmap(nint addr, nuint length);
-
-    private static void AssertClose(float[] expected, float[] actual, double tol, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(actual[i] - expected[i]) <= tol * (1 + Math.Abs(expected[i])),
-                $"{what}: element {i} is {actual[i]:G9}, expected {expected[i]:G9}");
-    }
 }

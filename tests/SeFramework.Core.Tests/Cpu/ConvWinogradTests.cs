@@ -1,6 +1,6 @@
-// ConvWinogradTests: the float32 Winograd F(2×2, 3×3) convolution (forward, stride-1 backward-data through the flipped
-// forward, backward-filter, the inference batch-norm epilogue) against ReferenceNn on awkward shapes, and which
-// convolutions it takes.
+// ConvWinogradTests: the float32 Winograd convolutions, F(2×2, 3×3) and F(4×4, 3×3) (forward, stride-1 backward-data through
+// the flipped forward, backward-filter, the inference batch-norm epilogue), against ReferenceNn on awkward shapes, and which
+// convolutions they take.
 using SeFramework.Backends;
 using SeFramework.Cpu;
 using Xunit;
@@ -99,7 +99,7 @@ public sealed class ConvWinogradTests
                 var db = Tensor.Empty(bias.Shape);
                 be.Conv2dBackwardFilter(x, dy, dw, db, g);
                 AssertWithinScale(dwRef, dwScale, dw.ToFloatArray(), relTol, $"backward filter, {threads} threads");
-                AssertClose(dbRef, db.ToFloatArray(), 1e-4, $"backward bias, {threads} threads");
+                KernelAssert.AssertClose(dbRef, db.ToFloatArray(), 1e-4, $"backward bias, {threads} threads");
             }
         }
         finally
@@ -148,7 +148,7 @@ public sealed class ConvWinogradTests
             double s = ga[ch] / Math.Sqrt(v[ch] + 1e-5), e = conv[i] * s + (be2[ch] - m[ch] * s);
             expected[i] = (float)(relu ? Math.Max(e, 0) : e);
         }
-        AssertClose(expected, y.ToFloatArray(), 1e-4, relu ? "conv + BN + ReLU" : "conv + BN");
+        KernelAssert.AssertClose(expected, y.ToFloatArray(), 1e-4, relu ? "conv + BN + ReLU" : "conv + BN");
         if (relu) Assert.DoesNotContain(y.ToFloatArray(), f => f < 0 || float.IsNegative(f));
     }
 
@@ -166,13 +166,5 @@ public sealed class ConvWinogradTests
         Assert.False(ConvWinograd.Applies(G(16, 16, r: 1, pad: 0)));
         Assert.False(ConvWinograd.Applies(G(16, 16, pad: 2, dil: 2)));
         Assert.False(ConvWinograd.Applies(G(16, 16, pad: 3)));
-    }
-
-    private static void AssertClose(float[] expected, float[] actual, double tol, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(actual[i] - expected[i]) <= tol * (1 + Math.Abs(expected[i])),
-                $"{what}: element {i} is {actual[i]:G9}, expected {expected[i]:G9}");
     }
 }

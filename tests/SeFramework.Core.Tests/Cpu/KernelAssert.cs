@@ -1,4 +1,4 @@
-// KernelAssert: helpers shared by the fast-kernel tests: bit-exact float comparison, running code at a given
+// KernelAssert: helpers shared by the fast-kernel tests: bit-exact and tolerance float comparisons, running code at a given
 // CpuParallel thread count (process-wide, so callers sit in CpuThreadsCollection), and the (offset, count) cases and
 // 64-byte-aligned start of the streaming-store tests.
 using SeFramework.Cpu;
@@ -8,6 +8,15 @@ namespace SeFramework.Core.Tests.Cpu;
 
 internal static class KernelAssert
 {
+    /// <summary>Each element within tol·(1 + |expected|) of the expected one (kernels that sum in another order).</summary>
+    public static void AssertClose(float[] expected, float[] actual, double tol, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(actual[i] - expected[i]) <= tol * (1 + Math.Abs(expected[i])),
+                $"{what}: element {i} is {actual[i]:G9}, expected {expected[i]:G9}");
+    }
+
     /// <summary>Fails at the first element whose bits differ (so −0 vs +0 and NaN payloads count), naming it.</summary>
     public static void AssertBitsEqual(float[] expected, float[] actual, string what)
     {
