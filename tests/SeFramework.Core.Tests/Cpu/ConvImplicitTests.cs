@@ -176,45 +176,21 @@ public sealed class ConvImplicitTests
         int p = h + 2 * pad - r + 1, q = w + 2 * pad - r + 1;
         var g = new Conv2dGeometry(n, c, h, w, k, r, r, p, q, 1, pad, 1, 1);
         if (!ConvImplicit.Applies(g)) Assert.Skip("no AVX-512 on this CPU: the implicit GEMM is not used");
-        if (!OperatingSystem.IsLinux()) Assert.Skip("the guard page is made with Linux mmap/mprotect");
-        int count = n * c * h * w;
-        long page = Environment.SystemPageSize, dataPages = ((long)count * sizeof(float) + page - 1) / page;
-        nint map = Mmap(0, (nuint)((dataPages + 1) * page), ProtRead | ProtWrite, MapPrivate | MapAnonymous, -1, 0);
-        Assert.NotEqual(-1, (long)map);
-        try
+        if (!GuardedArray.Supported) Assert.Skip("the guard page is made with Linux mmap/mprotect");
+        var xs = Tensor.RandN(new[] { n, c, h, w }, new Rng(1)).ToFloatArray();
+        var weight = Tensor.RandN(new[] { k, c, r, r }, new Rng(2)).ToFloatArray();
+        var yRef = new float[n * k * p * q];
+        ReferenceNn.Conv2dForward<float>(xs, weight, ReadOnlySpan<float>.Empty, yRef, g);
+        using var x = new GuardedArray(xs);
+        int saved = CpuParallel.MaxThreads;
+        foreach (int threads in new[] { 1, 2 })
         {
-            Assert.Equal(0, Mprotect(map + (nint)(dataPages * page), (nuint)page, ProtNone));
-            float* x = (float*)(map + (nint)(dataPages * page)) - count;
-            var xs = Tensor.RandN(new[] { n, c, h, w }, new Rng(1)).ToFloatArray();
-            xs.CopyTo(new Span<float>(x, count));
-            var weight = Tensor.RandN(new[] { k, c, r, r }, new Rng(2)).ToFloatArray();
-            var yRef = new float[n * k * p * q];
-            ReferenceNn.Conv2dForward<float>(xs, weight, ReadOnlySpan<float>.Empty, yRef, g);
-            int saved = CpuParallel.MaxThreads;
-            foreach (int threads in new[] { 1, 2 })
-            {
-                CpuParallel.MaxThreads = threads;
-                var y = new float[yRef.Length];
-                fixed (float* wp = weight, yp = y)
-                    ConvImplicit.Forward(x, wp, null, yp, g);
-                CpuParallel.MaxThreads = saved;
-                KernelAssert.AssertClose(yRef, y, 1e-4, $"forward against a guard page, {threads} threads");
-            }
-        }
-        finally
-        {
-            Munmap(map, (nuint)((dataPages + 1) * page));
+            CpuParallel.MaxThreads = threads;
+            var y = new float[yRef.Length];
+            fixed (float* wp = weight, yp = y)
+                ConvImplicit.Forward(x.Pointer, wp, null, yp, g);
+            CpuParallel.MaxThreads = saved;
+            KernelAssert.AssertClose(yRef, y, 1e-4, $"forward against a guard page, {threads} threads");
         }
     }
-
-    private const int ProtNone = 0, ProtRead = 1, ProtWrite = 2, MapPrivate = 0x02, MapAnonymous = 0x20;
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mmap", SetLastError = true)]
-    private static extern nint Mmap(nint addr, nuint length, int prot, int flags, int fd, nint offset);
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mprotect", SetLastError = true)]
-    private static extern int Mprotect(nint addr, nuint length, int prot);
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "munmap", SetLastError = true)]
-    private static extern int Munmap(nint addr, nuint length);
 }

@@ -109,6 +109,53 @@ public sealed class ConvWinogradTests
         }
     }
 
+    [Theory]
+    [InlineData(2, 8, 13, 15, 9, 1, 4)]   // 4×4 tiles, 13×15 rows copied float by float at the tail
+    [InlineData(2, 8, 7, 5, 8, 1, 2)]     // 2×2 tiles, 5-float rows
+    [InlineData(3, 16, 32, 32, 16, 1, 4)] // 32-float rows, whole vectors
+    public unsafe void Never_reads_past_the_end_of_x_w_or_dy(int n, int c, int h, int w, int k, int pad, int tileSize)
+    {
+        // x, w and dy each end a page followed by a PROT_NONE page: a read past any of them (the transforms copy rows of
+        // x and dy, the weight transform reads w) would crash the test process. Forward and backward-filter called
+        // straight on those pointers, against the reference, at 1 and 2 threads.
+        int p = h + 2 * pad - 2, q = w + 2 * pad - 2;
+        var g = new Conv2dGeometry(n, c, h, w, k, 3, 3, p, q, 1, pad, 1, 1);
+        if (!ConvWinograd.Applies(g)) Assert.Skip("no AVX-512 on this CPU (or SE_CONV_WINOGRAD=0): Winograd is not used");
+        if (!GuardedArray.Supported) Assert.Skip("the guard page is made with Linux mmap/mprotect");
+        float[] xs = Tensor.RandN(new[] { n, c, h, w }, new Rng(1)).ToFloatArray(), ws = Tensor.RandN(new[] { k, c, 3, 3 }, new Rng(2)).ToFloatArray();
+        float[] dys = Tensor.RandN(new[] { n, k, p, q }, new Rng(4)).ToFloatArray();
+        var yRef = new float[n * k * p * q];
+        var dwRef = new float[k * c * 9];
+        ReferenceNn.Conv2dForward<float>(xs, ws, ReadOnlySpan<float>.Empty, yRef, g);
+        ReferenceNn.Conv2dBackwardFilter<float>(xs, dys, dwRef, new float[k], g);
+        using var x = new GuardedArray(xs);
+        using var weight = new GuardedArray(ws);
+        using var dy = new GuardedArray(dys);
+        int saved = CpuParallel.MaxThreads, savedTile = ConvWinograd.TileSize;
+        ConvWinograd.TileSize = tileSize;
+        try
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                CpuParallel.MaxThreads = threads;
+                var y = new float[yRef.Length];
+                var dw = new float[dwRef.Length];
+                fixed (float* yp = y, dwp = dw)
+                {
+                    ConvWinograd.Forward(x.Pointer, weight.Pointer, yp, g, new ConvImplicit.Epilogue(null, null, false));
+                    ConvWinograd.BackwardFilter(x.Pointer, dy.Pointer, dwp, g);
+                }
+                KernelAssert.AssertClose(yRef, y, 1e-4, $"forward against guard pages, {threads} threads");
+                KernelAssert.AssertClose(dwRef, dw, 1e-4 * Math.Sqrt(n * p * q), $"backward filter against guard pages, {threads} threads");
+            }
+        }
+        finally
+        {
+            CpuParallel.MaxThreads = saved;
+            ConvWinograd.TileSize = savedTile;
+        }
+    }
+
     private static float[] Abs(float[] a) => a.Select(MathF.Abs).ToArray();
 
     private static void AssertWithinScale(float[] expected, float[] scale, float[] actual, double relTol, string what)
