@@ -1,5 +1,6 @@
-// CPU convolution. Float32 on AVX-512: forward by the implicit GEMM of ConvImplicit.cs, backward-filter there too where
-// it pays (else as below). Otherwise (float64, no AVX-512): forward by im2col + GEMM per image (1×1 stride-1 unpadded
+// CPU convolution. Float32 on AVX-512: stride-1 3×3 convs (one group, ≥ 8 channels) by Winograd (ConvWinograd.cs: forward,
+// and backward-filter where it pays), other forwards by the implicit GEMM of ConvImplicit.cs, backward-filter there too
+// where it pays (else as below). Otherwise (float64, no AVX-512): forward by im2col + GEMM per image (1×1 stride-1 unpadded
 // convs go straight to GEMM over the input), backward-filter by im2col + GEMM. Backward-data: a forward conv with
 // flipped weights (stride 1), a scattered pointwise forward conv (float32 1×1 with stride > 1), or GEMM + col2im.
 // Groups are a strided batch of GEMMs; images run in parallel when the work is large enough to pay for the threads.
