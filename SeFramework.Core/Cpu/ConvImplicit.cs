@@ -42,34 +42,33 @@ internal static unsafe class ConvImplicit
         /// <summary>The same epilogue for channels from <paramref name="first"/> on (a group's, a row range's).</summary>
         public Epilogue From(int first) => new(Scale == null ? null : Scale + first, Shift == null ? null : Shift + first, Relu);
 
-        // ReLU as the elementwise kernels define it (v > 0 ? v : +0, so NaN and −0 give +0), bit for bit.
+        /// <summary>Channel k's scale (1 without one) and shift (0 without one), in every lane.</summary>
+        public Vector512<float> ScaleOf(int k) => Vector512.Create(Scale == null ? 1f : Scale[k]);
+
+        public Vector512<float> ShiftOf(int k) => Vector512.Create(Shift == null ? 0f : Shift[k]);
+
+        /// <summary>The epilogue on one vector of channel k's outputs, given <see cref="ScaleOf"/>(k) and
+        /// <see cref="ShiftOf"/>(k): v·scale + shift as one fused multiply-add (v + shift exactly when there is no scale),
+        /// then ReLU as the elementwise kernels define it (v > 0 ? v : +0, so NaN and −0 give +0), bit for bit.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<float> ReluOf(Vector512<float> v) =>
-            Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, Vector512<float>.Zero);
+        public Vector512<float> On(Vector512<float> v, Vector512<float> scale, Vector512<float> shift)
+        {
+            if (Scale != null || Shift != null) v = Vector512.FusedMultiplyAdd(v, scale, shift);
+            return Relu ? Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, Vector512<float>.Zero) : v;
+        }
 
         // src, dst: len outputs of channel k (dst may be src).
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply(float* src, float* dst, int len, int k)
         {
-            float a = Scale == null ? 1f : Scale[k], b = Shift == null ? 0f : Shift[k];
-            var av = Vector512.Create(a);
-            var bv = Vector512.Create(b);
+            var av = ScaleOf(k);
+            var bv = ShiftOf(k);
             int i = 0;
-            if (Scale == null)
-                for (; i + 16 <= len; i += 16)
-                {
-                    var v = Vector512.Load(src + i) + bv;
-                    (Relu ? ReluOf(v) : v).Store(dst + i);
-                }
-            else
-                for (; i + 16 <= len; i += 16)
-                {
-                    var v = Vector512.FusedMultiplyAdd(Vector512.Load(src + i), av, bv);
-                    (Relu ? ReluOf(v) : v).Store(dst + i);
-                }
+            for (; i + 16 <= len; i += 16) On(Vector512.Load(src + i), av, bv).Store(dst + i);
+            float a = av.ToScalar(), b = bv.ToScalar();
             for (; i < len; i++)
             {
-                float v = Scale == null ? src[i] + b : MathF.FusedMultiplyAdd(src[i], a, b);
+                float v = Scale == null && Shift == null ? src[i] : MathF.FusedMultiplyAdd(src[i], a, b);
                 dst[i] = Relu && !(v > 0f) ? 0f : v;
             }
         }

@@ -91,11 +91,7 @@ internal static unsafe partial class ConvWinograd
             {
                 int lanes = Math.Min(16, c - c0);
                 float* src = w + ((long)k * c + c0) * 9;
-                for (int tap = 0; tap < 9; tap++)
-                {
-                    for (int l = 0; l < 16; l++) tmp[l] = l < lanes ? src[l * 9 + tap] : 0f;
-                    g[tap] = Vector512.Load(tmp);
-                }
+                GatherTaps(src, lanes, g, tmp);
                 // t = G g (6×3), per column s.
                 for (int s = 0; s < 3; s++)
                     FilterTransform6(g[s], g[3 + s], g[6 + s], t + s, 3);
@@ -133,11 +129,7 @@ internal static unsafe partial class ConvWinograd
     {
         int tx = t.TX, ty0 = seg.First / tx, ty1 = (seg.End - 1) / tx, pitch = s.Pitch;
         int h0 = Math.Max(0, 4 * ty0 - g.Padding), h1 = Math.Min(g.H, 4 * ty1 + 6 - g.Padding);
-        for (int h = h0; h < h1; h++)
-        {
-            int r = h + g.Padding;
-            CopyFloats(plane + (long)h * g.W, s.Pad + (r & 3) * s.PadPlane + (r >> 2) * pitch + g.Padding, g.W);
-        }
+        CopyRowsByPhase(plane, g.W, h0, h1, g.Padding, 4, s.Pad, s.PadPlane, pitch);
         // Column pass over lanes L = (ty − ty0)·pitch + w: rows 4ty + i are plane i mod 4, row ty + i / 4.
         int lanes = (ty1 - ty0 + 1) * pitch;
         float* p0 = s.Pad + ty0 * pitch;
@@ -205,9 +197,8 @@ internal static unsafe partial class ConvWinograd
         for (int k = 0; k < g.K; k++)
         {
             float* yk = y + ((long)seg.N * g.K + k) * pq;
-            var scale = Vector512.Create(epi.Scale == null ? 1f : epi.Scale[k]);
-            var shift = Vector512.Create(epi.Shift == null ? 0f : epi.Shift[k]);
-            bool affine = epi.Scale != null || epi.Shift != null;
+            var scale = epi.ScaleOf(k);
+            var shift = epi.ShiftOf(k);
             for (int f = seg.First, gi = 0; f < seg.End; f += 16, gi++)
             {
                 int count = Math.Min(16, seg.End - f);
@@ -224,8 +215,8 @@ internal static unsafe partial class ConvWinograd
                 {
                     OutputTransform6(col[a], col[4 + a], col[8 + a], col[12 + a], col[16 + a], col[20 + a],
                         out var r0, out var r1, out var r2, out var r3);
-                    var y0 = Finish(r0, scale, shift, affine, epi.Relu); var y1 = Finish(r1, scale, shift, affine, epi.Relu);
-                    var y2 = Finish(r2, scale, shift, affine, epi.Relu); var y3 = Finish(r3, scale, shift, affine, epi.Relu);
+                    var y0 = epi.On(r0, scale, shift); var y1 = epi.On(r1, scale, shift);
+                    var y2 = epi.On(r2, scale, shift); var y3 = epi.On(r3, scale, shift);
                     // Output row a of the 16 tiles: lane l's four outputs at z[64a + 4l ..]: two rounds of 2-way interleaving.
                     var lo02 = Avx512F.PermuteVar16x32x2(y0, InterleaveLow, y2); var hi02 = Avx512F.PermuteVar16x32x2(y0, InterleaveHigh, y2);
                     var lo13 = Avx512F.PermuteVar16x32x2(y1, InterleaveLow, y3); var hi13 = Avx512F.PermuteVar16x32x2(y1, InterleaveHigh, y3);
@@ -293,8 +284,7 @@ internal static unsafe partial class ConvWinograd
     private static void TransformGradient4(float* plane, in Conv2dGeometry g, in Tiling t, in Segment seg, int k, in PanelBuffer d, Scratch4 s)
     {
         int tx = t.TX, ty0 = seg.First / tx, ty1 = (seg.End - 1) / tx, pitch = 4 * tx;
-        for (int p = 4 * ty0; p < Math.Min(g.P, 4 * ty1 + 4); p++)
-            CopyFloats(plane + (long)p * g.Q, s.Pad + (p & 3) * s.PadPlane + (p >> 2) * pitch, g.Q);
+        CopyRowsByPhase(plane, g.Q, 4 * ty0, Math.Min(g.P, 4 * ty1 + 4), 0, 4, s.Pad, s.PadPlane, pitch);
         int lanes = (ty1 - ty0 + 1) * pitch;
         float* p0 = s.Pad + ty0 * pitch;
         long pp = s.PadPlane;
@@ -323,6 +313,7 @@ internal static unsafe partial class ConvWinograd
 
     // dU (36, K, C) -> dw (K, C, 3, 3) = Gᵀ dU G per (k, c): Gᵀ's rows ¼ d0 − ⅙(d1 + d2) + (d3 + d4)/24;
     // ⅙(d2 − d1) + (d3 − d4)/12; −⅙(d1 + d2) + ⅙(d3 + d4) + d5.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void InverseTransformFilter4(float* du, float* dw, int k, int c)
     {
         long xi = (long)k * c;

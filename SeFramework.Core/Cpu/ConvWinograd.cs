@@ -30,17 +30,19 @@ internal static unsafe partial class ConvWinograd
     internal static bool Enabled = Environment.GetEnvironmentVariable("SE_CONV_WINOGRAD") != "0";
 
     /// <summary>Float 3×3 convolutions with stride 1, dilation 1, one group and padding ≤ 2, with at least 8 input and 8
-    /// output channels (below that the transforms cost more than the multiply-adds they save), on AVX-512.</summary>
+    /// output channels, on AVX-512. (The 8 is a chosen floor, not a measured break-even: below it each transformed value
+    /// feeds fewer multiply-adds than a micro-kernel row; the smallest convs measured were se_resnet20's 16-channel ones,
+    /// 1.2–1.7× faster than the implicit GEMM.)</summary>
     internal static bool Applies(in Conv2dGeometry g) =>
         Enabled && g.R == 3 && g.S == 3 && g.Stride == 1 && g.Dilation == 1 && g.Groups == 1 && g.Padding <= 2
         && g.P > 0 && g.Q > 0 && g.C >= 8 && g.K >= 8 && (long)g.N * Tiling.Of(g, 2).PerImage <= int.MaxValue / 2
         && Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
 
-    /// <summary>Backward-filter by Winograd where it measured faster than the implicit GEMM (1 thread, batch 128 / 8): C + K ≤
-    /// 128, with 2×2 tiles 32 ≤ C, K (se_resnet20's 8×8 stage 2.2×, 2×2 tiles with 16 channels 0.85×), with 4×4 tiles
-    /// 16 ≤ C, K (se_resnet20's 32×32 stage 1.1–1.3×, its 16×16 stage 1.5×, ResNet-50's 56×56 stage 1.0–1.3×). From 128
-    /// channels the lane-parallel dot products over a chunk's few hundred tiles spend too much on their final lane sums
-    /// (0.6–1.0×).</summary>
+    /// <summary>Backward-filter by Winograd where it measured faster than the implicit GEMM (1 thread, batch 128 / 8,
+    /// `SeFramework.Bench --convparts NAME --dir filter`, against SE_CONV_WINOGRAD=0): C + K ≤ 128, with 2×2 tiles 32 ≤ C, K
+    /// (se_resnet20's 8×8 stage 2.1–2.4×; 2×2 tiles with 16 channels 0.85×), with 4×4 tiles 16 ≤ C, K (se_resnet20's 32×32
+    /// stage 1.1–1.3×, its 16×16 stage 1.6×, ResNet-50's 56×56 stage 1.7–2.2×). From 128 channels the lane-parallel dot
+    /// products over a chunk's few hundred tiles spend too much on their final lane sums (2×2 tiles: 0.5–1.0×).</summary>
     internal static bool FilterApplies(in Conv2dGeometry g) =>
         Applies(g) && g.C + g.K <= 128 && Math.Min(g.C, g.K) >= (TileSizeFor(g) == 4 ? 16 : 32);
 
@@ -109,12 +111,7 @@ internal static unsafe partial class ConvWinograd
             {
                 int lanes = Math.Min(16, c - c0);
                 float* src = w + ((long)k * c + c0) * 9;
-                // g[r, s] for 16 channels (lanes past C are zero): a 16 × 9 transpose.
-                for (int tap = 0; tap < 9; tap++)
-                {
-                    for (int l = 0; l < 16; l++) tmp[l] = l < lanes ? src[l * 9 + tap] : 0f;
-                    g[tap] = Vector512.Load(tmp);
-                }
+                GatherTaps(src, lanes, g, tmp);
                 // t = G g (4×3): rows g0, ½(g0 + g1 + g2), ½(g0 − g1 + g2), g2.
                 for (int s = 0; s < 3; s++)
                 {
@@ -135,6 +132,18 @@ internal static unsafe partial class ConvWinograd
                     Store(a2, dst + 3 * xi, lanes);
                 }
             }
+    }
+
+    // The 3×3 filters of `lanes` consecutive input channels (src: lanes × 9 floats) -> g[r·3 + s]: tap (r, s) of each
+    // channel in its lane (lanes past `lanes` zero), a 16 × 9 transpose through tmp (16 floats).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GatherTaps(float* src, int lanes, Vector512<float>* g, float* tmp)
+    {
+        for (int tap = 0; tap < 9; tap++)
+        {
+            for (int l = 0; l < 16; l++) tmp[l] = l < lanes ? src[l * 9 + tap] : 0f;
+            g[tap] = Vector512.Load(tmp);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -227,12 +236,14 @@ internal static unsafe partial class ConvWinograd
             else _s2 = new Scratch(t);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Input(float* plane, in Conv2dGeometry g, in Tiling t, in Segment seg, int c, in PanelBuffer v)
         {
             if (_s4 != null) TransformInput4(plane, g, t, seg, c, v, _s4);
             else TransformInput(plane, g, t, seg, c, v, _s2!);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Gradient(float* plane, in Conv2dGeometry g, in Tiling t, in Segment seg, int k, in PanelBuffer d)
         {
             if (_s4 != null) TransformGradient4(plane, g, t, seg, k, d, _s4);
@@ -293,8 +304,10 @@ internal static unsafe partial class ConvWinograd
             return direct;
         }
 
-        // staging (16 ξ × 16 lanes) -> lanes [0, count) of each ξ at positions u … u + count − 1 of row.
-        [MethodImpl(MethodImplOptions.NoInlining)]
+        // staging (16 ξ × 16 lanes) -> lanes [0, count) of each ξ at positions u … u + count − 1 of row. Out of line (it is
+        // the rare case) but optimised from its first call: images whose tile count is not a multiple of 16 (ResNet-50's
+        // 28×28 and 14×14 stages) call it once per plane, and its tier-0 code made their forward 1.5× slower in a short run.
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         public void Scatter(float* staging, int row, int u, int count, int xis)
         {
             for (int xi = 0; xi < xis; xi++)
@@ -316,11 +329,7 @@ internal static unsafe partial class ConvWinograd
     {
         int tx = t.TX, ty0 = seg.First / tx, ty1 = (seg.End - 1) / tx, pitch = s.Pitch;
         int h0 = Math.Max(0, 2 * ty0 - g.Padding), h1 = Math.Min(g.H, 2 * ty1 + 4 - g.Padding);
-        for (int h = h0; h < h1; h++)
-        {
-            int r = h + g.Padding;
-            CopyFloats(plane + (long)h * g.W, s.Pad + (r & 1) * s.PadPlane + (r >> 1) * pitch + g.Padding, g.W);
-        }
+        CopyRowsByPhase(plane, g.W, h0, h1, g.Padding, 2, s.Pad, s.PadPlane, pitch);
         // Column pass over lanes L = (ty − ty0)·pitch + w.
         int lanes = (ty1 - ty0 + 1) * pitch;
         float* p0 = s.Pad + ty0 * pitch, p1 = p0 + s.PadPlane;
@@ -370,8 +379,7 @@ internal static unsafe partial class ConvWinograd
     private static void TransformGradient(float* plane, in Conv2dGeometry g, in Tiling t, in Segment seg, int k, in PanelBuffer d, Scratch s)
     {
         int tx = t.TX, ty0 = seg.First / tx, ty1 = (seg.End - 1) / tx, pitch = 2 * tx;
-        for (int p = 2 * ty0; p < Math.Min(g.P, 2 * ty1 + 2); p++)
-            CopyFloats(plane + (long)p * g.Q, s.Pad + (p & 1) * s.PadPlane + (p >> 1) * pitch, g.Q);
+        CopyRowsByPhase(plane, g.Q, 2 * ty0, Math.Min(g.P, 2 * ty1 + 2), 0, 2, s.Pad, s.PadPlane, pitch);
         int lanes = (ty1 - ty0 + 1) * pitch;
         float* g0 = s.Pad + ty0 * pitch, g1 = g0 + s.PadPlane;
         float* cols = s.Cols;
@@ -430,7 +438,7 @@ internal static unsafe partial class ConvWinograd
             int threads = Math.Min(CpuParallel.MaxThreads, blocks);
             long macs = tiles * xis * g.C * g.K;
             int[] next = [0];
-            CpuParallel.For(macs >= 1L << 18 ? threads : 1, 1, (_, _) =>
+            CpuParallel.For(macs >= 1L << 18 ? threads : 1, 1, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (_, _) =>
             {
                 long vFloats = xis * XiStrideOf(gg.C, tb) + 64, mFloats = xis * XiStrideOf(gg.K, tb) + 64;
                 float* vBuf = (float*)CpuAllocator.Rent(vFloats * sizeof(float), zero: false);
@@ -511,8 +519,8 @@ internal static unsafe partial class ConvWinograd
         for (int k = 0; k < g.K; k++)
         {
             float* yk = y + ((long)seg.N * g.K + k) * pq;
-            var scale = Vector512.Create(epi.Scale == null ? 1f : epi.Scale[k]);
-            var shift = Vector512.Create(epi.Shift == null ? 0f : epi.Shift[k]);
+            var scale = epi.ScaleOf(k);
+            var shift = epi.ShiftOf(k);
             for (int f = seg.First, gi = 0; f < seg.End; f += 16, gi++)
             {
                 int count = Math.Min(16, seg.End - f);
@@ -526,9 +534,8 @@ internal static unsafe partial class ConvWinograd
                 var s11 = Vector512.Load(m + 5 * xiStride) - Vector512.Load(m + 9 * xiStride) - Vector512.Load(m + 13 * xiStride);
                 var s12 = Vector512.Load(m + 6 * xiStride) - Vector512.Load(m + 10 * xiStride) - Vector512.Load(m + 14 * xiStride);
                 var s13 = Vector512.Load(m + 7 * xiStride) - Vector512.Load(m + 11 * xiStride) - Vector512.Load(m + 15 * xiStride);
-                bool affine = epi.Scale != null || epi.Shift != null;
-                var y00 = Finish(s00 + s01 + s02, scale, shift, affine, epi.Relu); var y01 = Finish(s01 - s02 - s03, scale, shift, affine, epi.Relu);
-                var y10 = Finish(s10 + s11 + s12, scale, shift, affine, epi.Relu); var y11 = Finish(s11 - s12 - s13, scale, shift, affine, epi.Relu);
+                var y00 = epi.On(s00 + s01 + s02, scale, shift); var y01 = epi.On(s01 - s02 - s03, scale, shift);
+                var y10 = epi.On(s10 + s11 + s12, scale, shift); var y11 = epi.On(s11 - s12 - s13, scale, shift);
                 Avx512F.PermuteVar16x32x2(y00, InterleaveLow, y01).Store(z);
                 Avx512F.PermuteVar16x32x2(y00, InterleaveHigh, y01).Store(z + 16);
                 Avx512F.PermuteVar16x32x2(y10, InterleaveLow, y11).Store(z + 32);
@@ -546,16 +553,8 @@ internal static unsafe partial class ConvWinograd
         }
     }
 
-    // The epilogue on one vector of outputs of channel k: v·scale + shift (when affine), then v > 0 ? v : +0 (when relu, as
-    // Tensor.Relu: NaN and −0 give +0).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Finish(Vector512<float> v, Vector512<float> scale, Vector512<float> shift, bool affine, bool relu)
-    {
-        if (affine) v = Vector512.FusedMultiplyAdd(v, scale, shift);
-        return relu ? Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, Vector512<float>.Zero) : v;
-    }
-
     // Segment seg's groups of 16 tiles -> the tile row and column of each group's first tile (no divisions per channel).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void GroupStarts(in Segment seg, int tx, int* firstRow, int* firstCol)
     {
         for (int gi = 0, f = seg.First; f < seg.End; gi++, f += 16)
@@ -576,6 +575,19 @@ internal static unsafe partial class ConvWinograd
         int m0 = f + rowOf.ToScalar();
         off = m0 - mBase;
         return fv + rowOf - Vector512.Create(m0);
+    }
+
+    // Rows [from, to) of a plane (rowLength floats each) -> the zero-padded copy split by row phase: row h is padded row
+    // r = h + lead, stored in phase plane r mod phases (planes padPlane apart) at row r / phases (rows pitch apart), from
+    // column lead (lead: the conv's padding for inputs, 0 for output gradients; phases: the tile size m).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyRowsByPhase(float* plane, int rowLength, int from, int to, int lead, int phases, float* pad, long padPlane, int pitch)
+    {
+        for (int h = from; h < to; h++)
+        {
+            int r = h + lead;
+            CopyFloats(plane + (long)h * rowLength, pad + r % phases * padPlane + (long)(r / phases) * pitch + lead, rowLength);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -616,7 +628,7 @@ internal static unsafe partial class ConvWinograd
         nint xAddr = (nint)x, dyAddr = (nint)dy;
         try
         {
-            CpuParallel.ForBlocks(workers, workers, (start, end) =>
+            CpuParallel.ForBlocks(workers, workers, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (start, end) =>
             {
                 var segs = stackalloc Segment[ct + 2];
                 for (int wk = start; wk < end; wk++)
@@ -668,11 +680,7 @@ internal static unsafe partial class ConvWinograd
                 }
             });
             float* total = (float*)partials[0];
-            for (int wk = 1; wk < workers; wk++)
-            {
-                float* p = (float*)partials[wk];
-                for (long i = 0; i < uFloats; i++) total[i] += p[i];
-            }
+            CpuBackend.SumPartials(total, partials, uFloats);
             if (t.M == 4) InverseTransformFilter4(total, dw, g.K, g.C);
             else InverseTransformFilter(total, dw, g.K, g.C);
         }
@@ -765,6 +773,7 @@ internal static unsafe partial class ConvWinograd
         Avx512F.PermuteVar16x32x2(a, ia, b) + Avx512F.PermuteVar16x32x2(a, ib, b);
 
     // dU (16, K, C) -> dw (K, C, 3, 3) = Gᵀ dU G per (k, c); Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1].
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void InverseTransformFilter(float* du, float* dw, int k, int c)
     {
         long xi = (long)k * c;

@@ -45,7 +45,7 @@ internal sealed unsafe partial class CpuBackend
 
     // x: (N, C, H, W), w: (K, C/G, R, S), bias and batch-norm vectors: (K) -> y: (N, K, P, Q) = relu?(conv(x, w)·scale + shift),
     // (scale, shift) the batch norm's affine map (BnAffine) with the conv bias folded into the mean. Float32 on AVX-512: in
-    // the implicit GEMM's epilogue, on each output tile while it is in cache; otherwise one pass after the conv.
+    // the Winograd or implicit-GEMM epilogue, on each output tile while it is in cache; otherwise one pass after the conv.
     public void Conv2dBatchNormInference(Tensor x, Tensor weight, Tensor? bias, Tensor runningMean, Tensor runningVar, Tensor? bnWeight, Tensor? bnBias,
         double eps, Tensor y, in Conv2dGeometry g, bool relu)
     {
@@ -73,18 +73,9 @@ internal sealed unsafe partial class CpuBackend
                 affine[k] = T.CreateTruncating(scale);
                 affine[g.K + k] = T.CreateTruncating(shift);
             }
-            if (typeof(T) == typeof(float) && ConvWinograd.Applies(g))
-            {
-                ConvWinograd.Forward(x.Pointer<float>(), weight.Pointer<float>(), y.Pointer<float>(), g,
-                    new ConvImplicit.Epilogue((float*)affine, (float*)affine + g.K, relu));
+            if (typeof(T) == typeof(float) && FastForward(x.Pointer<float>(), weight.Pointer<float>(), y.Pointer<float>(), g,
+                    new ConvImplicit.Epilogue((float*)affine, (float*)affine + g.K, relu)))
                 return;
-            }
-            if (typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.Applies(g))
-            {
-                ConvImplicit.Forward(x.Pointer<float>(), weight.Pointer<float>(), y.Pointer<float>(), g,
-                    new ConvImplicit.Epilogue((float*)affine, (float*)affine + g.K, relu));
-                return;
-            }
             ConvForward<T>((nint)x.Pointer<T>(), (nint)weight.Pointer<T>(), 0, (nint)y.Pointer<T>(), g);
             ChannelAffine(y.Pointer<T>(), affine, affine + g.K, g.N, g.K, (long)g.P * g.Q, relu);
         }
@@ -92,6 +83,17 @@ internal sealed unsafe partial class CpuBackend
         {
             CpuAllocator.Return(affine, 2L * g.K * sizeof(T));
         }
+    }
+
+    // The float32 AVX-512 forwards, each applying the epilogue (a bias, or a folded batch norm and ReLU) to its output tiles:
+    // Winograd for the stride-1 3×3 convs it takes, else the implicit GEMM. False when neither applies.
+    // x: (N, C, H, W), w: (K, C/G, R, S) -> y: (N, K, P, Q) = epilogue(conv(x, w)).
+    private static bool FastForward(float* x, float* w, float* y, in Conv2dGeometry g, ConvImplicit.Epilogue epilogue)
+    {
+        if (ConvWinograd.Applies(g)) ConvWinograd.Forward(x, w, y, g, epilogue);
+        else if (ConvImplicit.Enabled && ConvImplicit.Applies(g)) ConvImplicit.Forward(x, w, y, g, epilogue);
+        else return false;
+        return true;
     }
 
     // y: (N, K, area), in place: y[n, k, :] = relu?(y·scale[k] + shift[k]), with the rounding of a fused multiply-add.
@@ -137,16 +139,8 @@ internal sealed unsafe partial class CpuBackend
     private static void ConvForward<T>(nint xAddr, nint wAddr, nint biasAddr, nint yAddr, Conv2dGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (typeof(T) == typeof(float) && ConvWinograd.Applies(g))
-        {
-            ConvWinograd.Forward((float*)xAddr, (float*)wAddr, (float*)yAddr, g, new ConvImplicit.Epilogue(null, (float*)biasAddr, false));
+        if (typeof(T) == typeof(float) && FastForward((float*)xAddr, (float*)wAddr, (float*)yAddr, g, new ConvImplicit.Epilogue(null, (float*)biasAddr, false)))
             return;
-        }
-        if (typeof(T) == typeof(float) && ConvImplicit.Enabled && ConvImplicit.Applies(g))
-        {
-            ConvImplicit.Forward((float*)xAddr, (float*)wAddr, (float*)biasAddr, (float*)yAddr, g);
-            return;
-        }
         long pq = (long)g.P * g.Q, chw = (long)g.C * g.H * g.W, ld = ColLd(pq), colSize = (long)g.C * g.R * g.S * ld;
         bool perImage = RunParallel(g.N, g.K * pq * g.ColRows) || CpuParallel.MaxThreads == 1;
         ForEachItem(g.N, g.K * pq * g.ColRows, n =>

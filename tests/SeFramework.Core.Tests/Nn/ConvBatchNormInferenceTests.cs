@@ -1,4 +1,4 @@
-// F.Conv2dBatchNormInference (conv with an eval batch norm folded in, optional ReLU; the CPU's implicit-GEMM epilogue)
+// F.Conv2dBatchNormInference (conv with an eval batch norm folded in, optional ReLU; the CPU's implicit-GEMM or Winograd epilogue)
 // against a float64 reference of conv → batch norm → ReLU and against the three unfused ops, on awkward shapes at 1 and 2
 // threads, in float32 and float64; and its errors (autograd recording, wrong statistics).
 using SeFramework.Autograd;
@@ -87,6 +87,8 @@ public sealed class ConvBatchNormInferenceTests
     [Theory]
     [InlineData(2, 6, 9, 11, 13, 3, 1, 1)]  // tiles written straight into y
     [InlineData(3, 5, 3, 3, 7, 1, 1, 0)]    // panels across images, through the scatter
+    [InlineData(2, 8, 14, 13, 9, 3, 1, 1)]  // Winograd with 4×4 tiles (16 per image): ReLU in the output transform
+    [InlineData(2, 8, 7, 5, 8, 3, 1, 1)]    // Winograd with 2×2 tiles
     public void An_identity_fold_with_relu_equals_conv_then_relu_bit_for_bit_even_for_nan(int n, int c, int h, int w, int k, int r, int stride, int pad)
     {
         // γ = 1, β = 0, mean = 0, var = 1, ε = 0: scale 1 and shift 0, so the epilogue's fused multiply-add returns each sum
